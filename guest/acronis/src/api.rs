@@ -342,11 +342,23 @@ fn detail(response: &HttpResponse, vendor: Option<&VendorError>, summary: &str) 
     detail
 }
 
-/// Parses a 2xx body as `T`; a body that is not the expected JSON is a vendor failure.
+/// The vendor failure a 2xx answer reports in the error envelope (some gateways answer
+/// 200 with an error body), if it does.
+pub fn error_despite_success(response: &HttpResponse, doing: &str) -> Option<Failure> {
+    let vendor = VendorError::parse(response)?;
+    let summary = format!("Acronis reported an error while {doing}");
+    Some(Failure::Vendor(detail(response, Some(&vendor), &summary)))
+}
+
+/// Parses a 2xx body as `T`; an error envelope or a body that is not the expected JSON is a
+/// vendor failure.
 pub fn parse<T: serde::de::DeserializeOwned>(
     response: &HttpResponse,
     doing: &str,
 ) -> Result<T, Failure> {
+    if let Some(failure) = error_despite_success(response, doing) {
+        return Err(failure);
+    }
     response.json().map_err(|err| {
         Failure::Vendor(ErrorDetail::new(format!("{doing}: {err}")).status(response.status))
     })

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use tenantctl_plugin_sdk::{
-    Action, ActionRequest, Context, ErrorDetail, Failure, HttpResponse, Intent, Outcome, Session,
-    Step, TenantRef, TenantSelector,
+    Action, ActionRequest, Context, ErrorDetail, Failure, HttpRequest, HttpResponse, Intent,
+    Outcome, Session, Step, TenantRef, TenantSelector,
 };
 
 use crate::api::{self, Api, Phase, SEARCH_LIMIT};
@@ -163,12 +163,11 @@ pub fn begin_action(ctx: &Context, session: &Session, request: &ActionRequest) -
                 )));
             }
         };
-        let api = Api::new(&ctx.base_url)?;
-        let root = root_tenant(session)?;
+        let run = Run::new(ctx, session, goal)?;
         match &request.tenant {
             TenantSelector::Id(id) => {
                 api::check_tenant_id(id)?;
-                Ok(read(&api, session, goal, id.clone(), None, 0))
+                Ok(run.read(id.clone(), None, 0))
             }
             TenantSelector::Name(name) => {
                 if name.trim().is_empty() {
@@ -176,10 +175,9 @@ pub fn begin_action(ctx: &Context, session: &Session, request: &ActionRequest) -
                         "the tenant name is empty: give the tenant's exact name or its id",
                     )));
                 }
-                let stage = Stage::Search { name: name.clone() };
-                Ok(Step::send(
-                    api.search(&session.token, &root, name),
-                    ActionState { goal, stage },
+                Ok(run.send(
+                    run.api.search(&session.token, &run.root, name),
+                    Stage::Search { name: name.clone() },
                 ))
             }
         }
@@ -194,241 +192,244 @@ pub fn resume_action(
     state: ActionState,
     response: &HttpResponse,
 ) -> ActionStep {
-    let (api, root) = match Api::new(&ctx.base_url).and_then(|api| Ok((api, root_tenant(session)?)))
-    {
-        Ok(found) => found,
+    let run = match Run::new(ctx, session, state.goal) {
+        Ok(run) => run,
         Err(failure) => return Step::Fail(failure),
     };
-    let goal = state.goal;
     match state.stage {
-        Stage::Search { name } => found(&api, session, goal, &name, response),
+        Stage::Search { name } => run.found(&name, response),
         Stage::Read {
             id,
             name,
             conflicts,
-        } => decide(&api, session, &root, goal, id, name, conflicts, response),
+        } => run.decide(id, name, conflicts, response),
         Stage::Update {
             id,
             name,
             before,
             conflicts,
-        } => updated(&api, session, goal, id, name, before, conflicts, response),
+        } => run.updated(id, name, before, conflicts, response),
     }
 }
 
-fn root_tenant(session: &Session) -> Result<String, Failure> {
-    match session.data::<SessionData>() {
-        Ok(data) if !data.root_tenant_id.is_empty() => Ok(data.root_tenant_id),
-        // A session another plugin version made: a fresh login fixes it.
-        _ => Err(Failure::SessionExpired(ErrorDetail::new(
-            "the session does not name the API client's own tenant; log in again",
-        ))),
-    }
-}
-
-fn read(
-    api: &Api,
-    session: &Session,
+/// One action in progress: what it is after, and the account it runs in.
+struct Run<'a> {
+    api: Api,
+    session: &'a Session,
+    /// The API client's own tenant.
+    root: String,
     goal: Goal,
-    id: String,
-    name: Option<String>,
-    conflicts: u32,
-) -> ActionStep {
-    let request = api.tenant(&session.token, &id);
-    let stage = Stage::Read {
-        id,
-        name,
-        conflicts,
-    };
-    Step::send(request, ActionState { goal, stage })
 }
 
-/// Picks the one tenant whose name is exactly `name` out of a search answer.
-fn found(
-    api: &Api,
-    session: &Session,
-    goal: Goal,
-    name: &str,
-    response: &HttpResponse,
-) -> ActionStep {
-    let doing = format!("searching for a tenant named {name:?}");
-    if !response.is_success() {
-        return Step::Fail(api::failure(response, &doing, Phase::Action));
+impl<'a> Run<'a> {
+    fn new(ctx: &Context, session: &'a Session, goal: Goal) -> Result<Self, Failure> {
+        let root = match session.data::<SessionData>() {
+            Ok(data) if !data.root_tenant_id.is_empty() => data.root_tenant_id,
+            // A session another plugin version made: a fresh login fixes it.
+            _ => {
+                return Err(Failure::SessionExpired(ErrorDetail::new(
+                    "the session does not name the API client's own tenant; log in again",
+                )));
+            }
+        };
+        Ok(Run {
+            api: Api::new(&ctx.base_url)?,
+            session,
+            root,
+            goal,
+        })
     }
-    let answer: api::SearchAnswer = match api::parse(response, &doing) {
-        Ok(answer) => answer,
-        Err(failure) => return Step::Fail(failure),
-    };
-    let matches: Vec<&api::SearchItem> = answer
-        .items
-        .iter()
-        .filter(|item| item.obj_type == "tenant" && item.name == name)
-        .collect();
-    let ambiguous = |message: String| Step::Fail(Failure::Ambiguous(ErrorDetail::new(message)));
-    if matches.len() > 1 {
-        let ids: Vec<String> = matches
+
+    fn send(&self, request: HttpRequest, stage: Stage) -> ActionStep {
+        let goal = self.goal;
+        Step::send(request, ActionState { goal, stage })
+    }
+
+    fn read(&self, id: String, name: Option<String>, conflicts: u32) -> ActionStep {
+        let request = self.api.tenant(&self.session.token, &id);
+        self.send(
+            request,
+            Stage::Read {
+                id,
+                name,
+                conflicts,
+            },
+        )
+    }
+
+    /// Picks the one tenant whose name is exactly `name` out of a search answer.
+    fn found(&self, name: &str, response: &HttpResponse) -> ActionStep {
+        let doing = format!("searching for a tenant named {name:?}");
+        if !response.is_success() {
+            return Step::Fail(api::failure(response, &doing, Phase::Action));
+        }
+        let answer: api::SearchAnswer = match api::parse(response, &doing) {
+            Ok(answer) => answer,
+            Err(failure) => return Step::Fail(failure),
+        };
+        let matches: Vec<&api::SearchItem> = answer
+            .items
             .iter()
-            .map(|item| match item.kind.as_str() {
-                "" => item.id.clone(),
-                kind => format!("{} ({kind})", item.id),
-            })
+            .filter(|item| item.obj_type == "tenant" && item.name == name)
             .collect();
-        return ambiguous(format!(
-            "{} tenants are named {name:?}: {}; pick one and give its id with --tenant",
-            matches.len(),
-            ids.join(", ")
-        ));
+        let ambiguous = |message: String| Step::Fail(Failure::Ambiguous(ErrorDetail::new(message)));
+        if matches.len() > 1 {
+            let ids: Vec<String> = matches
+                .iter()
+                .map(|item| match item.kind.as_str() {
+                    "" => item.id.clone(),
+                    kind => format!("{} ({kind})", item.id),
+                })
+                .collect();
+            return ambiguous(format!(
+                "{} tenants are named {name:?}: {}; pick one and give its id with --tenant",
+                matches.len(),
+                ids.join(", ")
+            ));
+        }
+        if answer.items.len() >= SEARCH_LIMIT {
+            return ambiguous(format!(
+                "the search for {name:?} returned {} results, as many as tenantctl asks for, \
+                 so another tenant with this name may have been left out; give the tenant's \
+                 id with --tenant",
+                answer.items.len()
+            ));
+        }
+        let Some(item) = matches.first() else {
+            return Step::Fail(Failure::NotFound(ErrorDetail::new(format!(
+                "no tenant is named exactly {name:?} under the API client's tenant (names \
+                 match whole and case-sensitively); check the name or give the tenant's id \
+                 with --tenant"
+            ))));
+        };
+        if let Err(failure) = api::check_tenant_id(&item.id) {
+            return Step::Fail(vendor(
+                response,
+                &format!("the search found tenant {name:?} with an unusable id: {failure}"),
+            ));
+        }
+        // The search result carries neither `enabled` nor `version`: read the tenant itself.
+        self.read(item.id.clone(), Some(item.name.clone()), 0)
     }
-    if answer.items.len() >= SEARCH_LIMIT {
-        return ambiguous(format!(
-            "the search for {name:?} returned {} results, as many as tenantctl asks for, so \
-             another tenant with this name may have been left out; give the tenant's id with \
-             --tenant",
-            answer.items.len()
-        ));
-    }
-    let Some(item) = matches.first() else {
-        return Step::Fail(Failure::NotFound(ErrorDetail::new(format!(
-            "no tenant is named exactly {name:?} under the API client's tenant (names match \
-             whole and case-sensitively); check the name or give the tenant's id with --tenant"
-        ))));
-    };
-    if let Err(failure) = api::check_tenant_id(&item.id) {
-        return Step::Fail(vendor(
-            response,
-            &format!("the search found tenant {name:?} with an unusable id: {failure}"),
-        ));
-    }
-    // The search result carries neither `enabled` nor `version`: read the tenant itself.
-    read(
-        api,
-        session,
-        goal,
-        item.id.clone(),
-        Some(item.name.clone()),
-        0,
-    )
-}
 
-/// Reads the tenant's state and decides: report it, leave it, refuse, or update it.
-#[allow(clippy::too_many_arguments)]
-fn decide(
-    api: &Api,
-    session: &Session,
-    root: &str,
-    goal: Goal,
-    id: String,
-    name: Option<String>,
-    conflicts: u32,
-    response: &HttpResponse,
-) -> ActionStep {
-    let doing = format!("reading tenant {id}");
-    let fail = |failure: Failure| match &name {
-        Some(name) => Step::Done(Outcome::for_tenant(TenantRef::new(&id, name)).error(failure)),
-        None => Step::Fail(failure),
-    };
-    if !response.is_success() {
-        return fail(api::failure(response, &doing, Phase::Action));
-    }
-    let tenant: api::Tenant = match api::parse(response, &doing) {
-        Ok(tenant) => tenant,
-        Err(failure) => return fail(failure),
-    };
-    let Some(enabled) = tenant.enabled else {
-        return fail(vendor(
-            response,
-            &format!("tenant {id} came without `enabled`"),
-        ));
-    };
-    let tenant_name = match (tenant.name.is_empty(), &name) {
-        (true, Some(name)) => name.clone(),
-        _ => tenant.name,
-    };
-    let tenant_ref = TenantRef::new(&id, tenant_name);
-    let state = Some(enabled);
-    let Some(wanted) = goal.wanted() else {
-        return Step::Done(Outcome::for_tenant(tenant_ref).enabled(state, state));
-    };
-    let outcome = Outcome::for_tenant(tenant_ref.clone()).enabled(state, state);
-    let is_root = [id.as_str(), tenant.id.as_str()]
-        .iter()
-        .any(|candidate| candidate.eq_ignore_ascii_case(root));
-    if !wanted && is_root {
-        return Step::Done(
-            outcome.error(Failure::InvalidInput(ErrorDetail::new(format!(
+    /// Reads the tenant's state and decides: report it, leave it, refuse, or update it.
+    fn decide(
+        &self,
+        id: String,
+        name: Option<String>,
+        conflicts: u32,
+        response: &HttpResponse,
+    ) -> ActionStep {
+        let doing = format!("reading tenant {id}");
+        let fail = |failure: Failure| match &name {
+            Some(name) => Step::Done(Outcome::for_tenant(TenantRef::new(&id, name)).error(failure)),
+            None => Step::Fail(failure),
+        };
+        if !response.is_success() {
+            return fail(api::failure(response, &doing, Phase::Action));
+        }
+        let tenant: api::Tenant = match api::parse(response, &doing) {
+            Ok(tenant) => tenant,
+            Err(failure) => return fail(failure),
+        };
+        let Some(enabled) = tenant.enabled else {
+            return fail(vendor(
+                response,
+                &format!("tenant {id} came without `enabled`"),
+            ));
+        };
+        let tenant_name = match (tenant.name.is_empty(), &name) {
+            (true, Some(name)) => name.clone(),
+            _ => tenant.name,
+        };
+        let tenant_ref = TenantRef::new(&id, tenant_name);
+        let state = Some(enabled);
+        let outcome = Outcome::for_tenant(tenant_ref.clone()).enabled(state, state);
+        let Some(wanted) = self.goal.wanted() else {
+            return Step::Done(outcome);
+        };
+        let is_root = [id.as_str(), tenant.id.as_str()]
+            .iter()
+            .any(|candidate| candidate.eq_ignore_ascii_case(&self.root));
+        if !wanted && is_root {
+            let refusal = format!(
                 "tenant {id} is the API client's own tenant: disabling it would lock tenantctl \
-             and every user of the account out; disable the tenants under it instead"
-            )))),
-        );
-    }
-    if enabled == wanted {
-        return Step::Done(outcome.note(note(wanted)));
-    }
-    let Some(version) = tenant.version else {
-        return Step::Done(outcome.error(vendor(
-            response,
-            &format!("tenant {id} came without `version`, which an update must carry"),
-        )));
-    };
-    let request = api.update(&session.token, &id, wanted, version);
-    let intent = Intent {
-        tenant: tenant_ref.clone(),
-        enabled_before: state,
-        enabled_after: Some(wanted),
-    };
-    let stage = Stage::Update {
-        id,
-        name: tenant_ref.name,
-        before: enabled,
-        conflicts,
-    };
-    Step::write(request, ActionState { goal, stage }, intent)
-}
-
-/// Reads the answer to an update: done, or a version conflict to re-read and retry.
-#[allow(clippy::too_many_arguments)]
-fn updated(
-    api: &Api,
-    session: &Session,
-    goal: Goal,
-    id: String,
-    name: String,
-    before: bool,
-    conflicts: u32,
-    response: &HttpResponse,
-) -> ActionStep {
-    let wanted = goal.wanted().unwrap_or(before);
-    let outcome = Outcome::for_tenant(TenantRef::new(&id, &name));
-    if api::is_version_conflict(response) {
-        let conflicts = conflicts + 1;
-        if conflicts >= MAX_CONFLICTS {
-            let failure = Failure::Conflict(ErrorDetail::new(format!(
-                "tenant {id} kept changing while tenantctl updated it ({conflicts} version \
-                 conflicts in a row); try again later"
+                 and every user of the account out; disable the tenants under it instead"
+            );
+            return Step::Done(outcome.error(Failure::InvalidInput(ErrorDetail::new(refusal))));
+        }
+        if enabled == wanted {
+            return Step::Done(outcome.note(note(wanted)));
+        }
+        let Some(version) = tenant.version else {
+            return Step::Done(outcome.error(vendor(
+                response,
+                &format!("tenant {id} came without `version`, which an update must carry"),
             )));
+        };
+        let request = self.api.update(&self.session.token, &id, wanted, version);
+        let intent = Intent {
+            tenant: tenant_ref.clone(),
+            enabled_before: state,
+            enabled_after: Some(wanted),
+        };
+        let stage = Stage::Update {
+            id,
+            name: tenant_ref.name,
+            before: enabled,
+            conflicts,
+        };
+        let goal = self.goal;
+        Step::write(request, ActionState { goal, stage }, intent)
+    }
+
+    /// Reads the answer to an update: done, or a version conflict to re-read and retry.
+    fn updated(
+        &self,
+        id: String,
+        name: String,
+        before: bool,
+        conflicts: u32,
+        response: &HttpResponse,
+    ) -> ActionStep {
+        // An update is only ever sent to flip the tenant.
+        let wanted = !before;
+        let outcome = Outcome::for_tenant(TenantRef::new(&id, &name));
+        if api::is_version_conflict(response) {
+            let conflicts = conflicts + 1;
+            if conflicts >= MAX_CONFLICTS {
+                let failure = Failure::Conflict(ErrorDetail::new(format!(
+                    "tenant {id} kept changing while tenantctl updated it ({conflicts} version \
+                     conflicts in a row); try again later"
+                )));
+                return Step::Done(outcome.enabled(Some(before), None).error(failure));
+            }
+            // Someone else changed the tenant: read it again and decide afresh.
+            return self.read(id, Some(name), conflicts);
+        }
+        let doing = format!("updating tenant {id}");
+        let failure = match response.is_success() {
+            false => Some(api::failure(response, &doing, Phase::Action)),
+            true => api::error_despite_success(response, &doing),
+        };
+        if let Some(failure) = failure {
             return Step::Done(outcome.enabled(Some(before), None).error(failure));
         }
-        // Someone else changed the tenant: read it again and decide afresh.
-        return read(api, session, goal, id, Some(name), conflicts);
+        // The answer is the updated tenant; an empty or odd 2xx body still means it took effect.
+        let after = api::parse::<api::Tenant>(response, &doing)
+            .ok()
+            .and_then(|tenant| tenant.enabled)
+            .unwrap_or(wanted);
+        let outcome = outcome.enabled(Some(before), Some(after)).changed();
+        if after != wanted {
+            let failure = vendor(
+                response,
+                &format!("Acronis accepted the update of tenant {id} but reports enabled={after}"),
+            );
+            return Step::Done(outcome.error(failure));
+        }
+        Step::Done(outcome.note(note(wanted)))
     }
-    if !response.is_success() {
-        let failure = api::failure(response, &format!("updating tenant {id}"), Phase::Action);
-        return Step::Done(outcome.enabled(Some(before), None).error(failure));
-    }
-    // The answer is the updated tenant; an empty or odd 2xx body still means it took effect.
-    let after = api::parse::<api::Tenant>(response, "")
-        .ok()
-        .and_then(|tenant| tenant.enabled)
-        .unwrap_or(wanted);
-    let outcome = outcome.enabled(Some(before), Some(after)).changed();
-    if after != wanted {
-        let failure = vendor(
-            response,
-            &format!("Acronis accepted the update of tenant {id} but reports enabled={after}"),
-        );
-        return Step::Done(outcome.error(failure));
-    }
-    Step::Done(outcome.note(note(wanted)))
 }
 
 fn note(enabled: bool) -> &'static str {

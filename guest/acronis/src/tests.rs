@@ -907,6 +907,32 @@ fn an_empty_200_to_the_update_still_counts_as_changed() {
 }
 
 #[test]
+fn an_error_envelope_with_http_200_is_a_vendor_error_not_a_change() {
+    let mut refused = envelope(400, json!(1234), "Quota exceeded");
+    refused.status = 200;
+    let (outcome, _) = run(
+        &by_id(Action::Disable, ID),
+        vec![tenant(ID, "Acme", true, 1), refused.clone()],
+    );
+    assert!(!outcome.changed, "{outcome:?}");
+    let Failure::Vendor(detail) = error(&outcome) else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(detail.vendor_code.as_deref(), Some("1234"));
+    assert!(
+        detail.message.contains("Quota exceeded"),
+        "{}",
+        detail.message
+    );
+
+    let (outcome, _) = run(&by_id(Action::Status, ID), vec![refused]);
+    let Failure::Vendor(detail) = error(&outcome) else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(detail.vendor_code.as_deref(), Some("1234"));
+}
+
+#[test]
 fn an_update_answered_with_the_old_state_is_reported() {
     let (outcome, _) = run(
         &by_id(Action::Disable, ID),
