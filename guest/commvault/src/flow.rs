@@ -178,7 +178,9 @@ fn found(
     let wanted = name.to_lowercase();
     let mut matches: Vec<api::Listed> = Vec::new();
     for company in companies {
-        if company.name.trim().to_lowercase() == wanted && !matches.contains(&company) {
+        // The same company listed twice is one match, not an ambiguity.
+        let listed_twice = company.id.is_some() && matches.iter().any(|seen| seen.id == company.id);
+        if company.name.trim().to_lowercase() == wanted && !listed_twice {
             matches.push(company);
         }
     }

@@ -529,6 +529,7 @@ fn names_match_case_insensitively_and_in_full() {
             list(json!([
                 provider(5, "ACME Corporation"),
                 provider(6, "ACME Corp"),
+                provider(6, "acme corp"),
                 provider(8, "Acme"),
             ])),
         ),
