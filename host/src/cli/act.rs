@@ -1,0 +1,107 @@
+//! `tenantctl status|disable|enable|offboard`: one action on one tenant.
+
+use super::{Cli, EXIT_FAILED, EXIT_OK, Output, TargetArgs, UsageError, load_catalog, print_line};
+use crate::credentials;
+use crate::http::{HttpClient, HttpSettings};
+use crate::plugin::bindings::{Action, ActionRequest, TenantSelector};
+use crate::{Account, RunOptions};
+
+/// Runs `action` on the tenant `args` names, prints its result and returns the exit code.
+pub fn run(cli: &Cli, action: Action, args: &TargetArgs) -> Result<u8, UsageError> {
+    let selector = selector(args)?;
+    let (_runtime, catalog) = load_catalog(cli)?;
+    let plugin = catalog.get(&args.vendor).ok_or_else(|| {
+        UsageError(format!(
+            "unknown vendor {:?}; the plugins found serve: {} (see `tenantctl plugins list`)",
+            args.vendor,
+            catalog.vendors().join(", ")
+        ))
+    })?;
+    if !plugin.supports(action) {
+        let offered: Vec<&str> = plugin
+            .info()
+            .actions
+            .iter()
+            .map(|a| a.action.name())
+            .collect();
+        return Err(UsageError(format!(
+            "{} does not support {}; it offers: {}",
+            plugin,
+            action.name(),
+            offered.join(", ")
+        )));
+    }
+    let destructive = plugin
+        .info()
+        .actions
+        .iter()
+        .any(|a| a.action == action && a.destructive);
+    if destructive && !args.yes && !args.dry_run {
+        return Err(UsageError(format!(
+            "{} on {} is destructive and cannot be undone by tenantctl; add --yes to confirm, \
+             or --dry-run to see what would be sent",
+            action.name(),
+            args.vendor
+        )));
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let url = credentials::base_url(plugin.info(), args.url.as_deref(), env).map_err(UsageError)?;
+    let config = credentials::config_values(plugin.info(), env, |path: &str| {
+        std::fs::read_to_string(path)
+    })
+    .map_err(UsageError)?;
+    let http = HttpClient::new(HttpSettings {
+        timeout: std::time::Duration::from_secs(args.timeout),
+        ..HttpSettings::default()
+    })?;
+    let account = Account::new(plugin.clone(), &url, config, http)
+        .map_err(|err| UsageError(format!("--url: {err}")))?;
+
+    let request = ActionRequest {
+        action,
+        tenant: selector,
+    };
+    let options = RunOptions {
+        dry_run: args.dry_run,
+        expect_name: args.expect_name.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(account.run(&request, &options));
+    match cli.output {
+        Output::Json => print_line(&result.to_json_line()),
+        Output::Text => {
+            print_line(&result.to_text_line());
+            for note in &result.notes {
+                print_line(&format!("  note: {note}"));
+            }
+        }
+    }
+    Ok(if result.status.is_success() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// The tenant as given, refusing empty values and wildcards before anything is sent.
+fn selector(args: &TargetArgs) -> Result<TenantSelector, UsageError> {
+    let (flag, value) = match (&args.tenant, &args.tenant_name) {
+        (Some(id), _) => ("--tenant", id),
+        (None, Some(name)) => ("--tenant-name", name),
+        (None, None) => unreachable!("clap requires one of --tenant and --tenant-name"),
+    };
+    if value.trim().is_empty() {
+        return Err(UsageError(format!("{flag} is empty")));
+    }
+    if flag == "--tenant" && value.contains(['*', '?', '%']) {
+        return Err(UsageError(format!(
+            "--tenant {value:?} looks like a wildcard; tenantctl acts on exact ids only"
+        )));
+    }
+    Ok(match flag {
+        "--tenant" => TenantSelector::Id(value.trim().to_string()),
+        _ => TenantSelector::Name(value.clone()),
+    })
+}

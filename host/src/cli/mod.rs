@@ -1,0 +1,203 @@
+//! The `tenantctl` command line: a thin layer over the library.
+//!
+//! Stdout carries results only; logs, warnings and errors go to stderr. Exit codes:
+//! 0 every tenant ended as asked, 1 at least one tenant failed, 2 usage or configuration
+//! error with nothing sent.
+
+mod act;
+mod plugins;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::plugin::catalog::Catalog;
+use crate::plugin::{Limits, Runtime};
+
+/// Disable, re-enable and offboard customer tenants on backup platforms.
+///
+/// Credentials come only from the environment: TENANTCTL_<VENDOR>_<FIELD>, or
+/// TENANTCTL_<VENDOR>_<FIELD>_FILE naming a file that holds the value
+/// (`tenantctl plugins inspect VENDOR` lists the fields). The vendor URL comes from --url or
+/// TENANTCTL_<VENDOR>_URL.
+#[derive(Debug, Parser)]
+#[command(name = "tenantctl", version, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Result format on stdout: one line per tenant, as text or as JSON.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Directory of plugin files (*.wasm); a newer version of a vendor there replaces the
+    /// built-in one. Default: $XDG_DATA_HOME/tenantctl/plugins.
+    #[arg(long, global = true, value_name = "DIR", env = "TENANTCTL_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+    /// Log more to stderr: -v each request, -vv everything. TENANTCTL_LOG takes a filter too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show whether a tenant is enabled. Changes nothing.
+    Status(TargetArgs),
+    /// Disable a tenant reversibly (its users are blocked; data is kept).
+    Disable(TargetArgs),
+    /// Re-enable a disabled tenant.
+    Enable(TargetArgs),
+    /// Run the vendor's offboarding. Destructive: requires --yes (or --dry-run to preview).
+    Offboard(TargetArgs),
+    /// List and inspect vendor plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+/// Which tenant, where, and how.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["tenant", "tenant_name"]))]
+pub struct TargetArgs {
+    /// The vendor, as `tenantctl plugins list` shows it (e.g. acronis, commvault).
+    #[arg(long)]
+    pub vendor: String,
+    /// The vendor's base URL. Default: TENANTCTL_<VENDOR>_URL.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The tenant's id at the vendor.
+    #[arg(long, value_name = "ID")]
+    pub tenant: Option<String>,
+    /// The tenant's name, matched as the vendor matches names; several matches fail.
+    #[arg(long, value_name = "NAME")]
+    pub tenant_name: Option<String>,
+    /// Fail, before changing anything, unless the tenant's name is exactly this.
+    #[arg(long, value_name = "NAME")]
+    pub expect_name: Option<String>,
+    /// Read, but send nothing that changes a tenant; show the request that would be sent.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm a destructive action (offboard).
+    #[arg(long)]
+    pub yes: bool,
+    /// Seconds allowed for each HTTP request.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
+/// `tenantctl plugins ...`
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List every plugin found, and which one serves each vendor and why.
+    List,
+    /// Show a plugin's description: actions, configuration fields and their variables.
+    Inspect {
+        /// A vendor name (the plugin chosen for it) or the path of a plugin file.
+        name_or_file: String,
+    },
+}
+
+/// Result format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// One line per tenant for people.
+    Text,
+    /// One JSON object per tenant per line.
+    Json,
+}
+
+/// Exit code: every tenant ended as asked.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: at least one tenant failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: usage or configuration error; nothing was sent.
+pub const EXIT_USAGE: u8 = 2;
+
+/// A usage or configuration error: reported on stderr, exit code 2, nothing sent.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl<E: Into<anyhow::Error>> From<E> for UsageError {
+    fn from(err: E) -> Self {
+        UsageError(format!("{:#}", err.into()))
+    }
+}
+
+/// Parses the command line and runs it; the binary's whole `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(UsageError(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub fn run(cli: Cli) -> Result<u8, UsageError> {
+    match &cli.command {
+        Command::Status(args) => act::run(&cli, crate::Action::Status, args),
+        Command::Disable(args) => act::run(&cli, crate::Action::Disable, args),
+        Command::Enable(args) => act::run(&cli, crate::Action::Enable, args),
+        Command::Offboard(args) => act::run(&cli, crate::Action::Offboard, args),
+        Command::Plugins(PluginsCommand::List) => plugins::list(&cli),
+        Command::Plugins(PluginsCommand::Inspect { name_or_file }) => {
+            plugins::inspect(&cli, name_or_file)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "tenantctl=info,warn",
+        _ => "debug",
+    };
+    let filter = std::env::var("TENANTCTL_LOG")
+        .ok()
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| default.to_string());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_target(false)
+        .init();
+}
+
+/// The plugin runtime and catalog for this invocation.
+fn load_catalog(cli: &Cli) -> Result<(Runtime, Catalog), UsageError> {
+    let plugin_dir = match &cli.plugin_dir {
+        Some(dir) if !dir.is_dir() => {
+            return Err(UsageError(format!(
+                "the plugin directory {} does not exist or is not a directory",
+                dir.display()
+            )));
+        }
+        Some(dir) => Some(dir.clone()),
+        None => crate::dirs::default_plugin_dir(),
+    };
+    let runtime = Runtime::new(crate::dirs::default_cache_dir(), Limits::default())?;
+    let catalog = Catalog::discover(&runtime, plugin_dir.as_deref())?;
+    for rejected in catalog.rejected() {
+        tracing::warn!(
+            "ignoring plugin file {}: {}",
+            rejected.path.display(),
+            rejected.error
+        );
+    }
+    Ok((runtime, catalog))
+}
+
+/// Writes result lines to stdout; a closed pipe (e.g. `| head`) is not an error.
+fn print_line(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+}
+
+fn is_file(name: &str) -> bool {
+    Path::new(name).is_file()
+}

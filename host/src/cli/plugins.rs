@@ -1,0 +1,164 @@
+//! `tenantctl plugins list` and `tenantctl plugins inspect`.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::{Cli, EXIT_OK, Output, UsageError, is_file, load_catalog, print_line};
+use crate::credentials::env_var;
+use crate::plugin::{Plugin, PluginSource};
+
+/// Lists every plugin found, the one chosen per vendor, and why.
+pub fn list(cli: &Cli) -> Result<u8, UsageError> {
+    let (_runtime, catalog) = load_catalog(cli)?;
+    for entry in catalog.entries() {
+        let plugin = &entry.plugin;
+        let info = plugin.info();
+        match cli.output {
+            Output::Json => print_line(
+                &json!({
+                    "vendor": info.vendor,
+                    "version": info.version,
+                    "contract": info.contract,
+                    "display_name": info.display_name,
+                    "source": plugin.source().to_string(),
+                    "sha256": plugin.sha256(),
+                    "chosen": entry.chosen,
+                    "reason": entry.reason,
+                    "actions": info.actions.iter().map(|a| a.action.name()).collect::<Vec<_>>(),
+                })
+                .to_string(),
+            ),
+            Output::Text => print_line(&format!(
+                "{:<12} {:<9} {:<8} {}  ({})",
+                info.vendor,
+                info.version,
+                if entry.chosen { "used" } else { "unused" },
+                plugin.source(),
+                entry.reason
+            )),
+        }
+    }
+    for rejected in catalog.rejected() {
+        match cli.output {
+            Output::Json => print_line(
+                &json!({
+                    "source": rejected.path.display().to_string(),
+                    "chosen": false,
+                    "reason": format!("unusable: {}", rejected.error),
+                })
+                .to_string(),
+            ),
+            Output::Text => print_line(&format!(
+                "{:<12} {:<9} {:<8} {}  (unusable: {})",
+                "?",
+                "?",
+                "unusable",
+                rejected.path.display(),
+                rejected.error
+            )),
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Describes one plugin: the one chosen for a vendor, or a file.
+pub fn inspect(cli: &Cli, name_or_file: &str) -> Result<u8, UsageError> {
+    let (runtime, catalog) = load_catalog(cli)?;
+    let plugin = if is_file(name_or_file) {
+        let bytes = std::fs::read(name_or_file)
+            .map_err(|err| UsageError(format!("reading {name_or_file}: {err}")))?;
+        runtime
+            .load(&bytes, PluginSource::File(PathBuf::from(name_or_file)))
+            .map_err(|err| UsageError(format!("{name_or_file} is not a usable plugin: {err:#}")))?
+    } else {
+        catalog.get(name_or_file).cloned().ok_or_else(|| {
+            UsageError(format!(
+                "{name_or_file:?} is neither a plugin file nor a vendor; vendors: {}",
+                catalog.vendors().join(", ")
+            ))
+        })?
+    };
+    match cli.output {
+        Output::Json => print_line(&describe_json(&plugin).to_string()),
+        Output::Text => {
+            for line in describe_text(&plugin) {
+                print_line(&line);
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn describe_json(plugin: &Plugin) -> serde_json::Value {
+    let info = plugin.info();
+    json!({
+        "vendor": info.vendor,
+        "display_name": info.display_name,
+        "version": info.version,
+        "contract": info.contract,
+        "source": plugin.source().to_string(),
+        "sha256": plugin.sha256(),
+        "url_hint": info.url_hint,
+        "url_variable": env_var(&info.vendor, "url"),
+        "actions": info.actions.iter().map(|a| json!({
+            "action": a.action.name(),
+            "description": a.description,
+            "destructive": a.destructive,
+        })).collect::<Vec<_>>(),
+        "config": info.config.iter().map(|f| json!({
+            "name": f.name,
+            "description": f.description,
+            "secret": f.secret,
+            "required": f.required,
+            "variable": env_var(&info.vendor, &f.name),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn describe_text(plugin: &Plugin) -> Vec<String> {
+    let info = plugin.info();
+    let mut lines = vec![
+        format!("{} ({})", info.vendor, info.display_name),
+        format!("  version    {} (contract {})", info.version, info.contract),
+        format!("  source     {}", plugin.source()),
+        format!("  sha256     {}", plugin.sha256()),
+        format!(
+            "  url        --url or {}, e.g. {}",
+            env_var(&info.vendor, "url"),
+            info.url_hint
+        ),
+        "  actions".to_string(),
+    ];
+    for action in &info.actions {
+        let destructive = if action.destructive {
+            " [destructive: needs --yes]"
+        } else {
+            ""
+        };
+        lines.push(format!(
+            "    {:<10} {}{destructive}",
+            action.action.name(),
+            action.description
+        ));
+    }
+    lines
+        .push("  configuration (environment; add _FILE to read the value from a file)".to_string());
+    for field in &info.config {
+        let mut flags = vec![if field.required {
+            "required"
+        } else {
+            "optional"
+        }];
+        if field.secret {
+            flags.push("secret");
+        }
+        lines.push(format!(
+            "    {:<36} {} ({})",
+            env_var(&info.vendor, &field.name),
+            field.description,
+            flags.join(", ")
+        ));
+    }
+    lines
+}

@@ -1,0 +1,196 @@
+//! Reading a vendor's URL and credentials from the environment, never from the command line.
+//!
+//! Field `client-secret` of vendor `acronis` is read from `TENANTCTL_ACRONIS_CLIENT_SECRET`,
+//! or from the file named by `TENANTCTL_ACRONIS_CLIENT_SECRET_FILE`.
+
+use crate::plugin::bindings::PluginInfo;
+
+/// The environment variable holding `field` of `vendor`, e.g. `TENANTCTL_ACRONIS_CLIENT_ID`.
+pub fn env_var(vendor: &str, field: &str) -> String {
+    format!("TENANTCTL_{vendor}_{field}")
+        .to_ascii_uppercase()
+        .replace('-', "_")
+}
+
+/// The vendor's base URL: the `--url` flag, else `TENANTCTL_<VENDOR>_URL`.
+pub fn base_url(
+    info: &PluginInfo,
+    flag: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let var = env_var(&info.vendor, "url");
+    match flag.map(str::to_string).or_else(|| env(&var)) {
+        Some(url) if !url.trim().is_empty() => Ok(url.trim().to_string()),
+        _ => Err(format!(
+            "no URL for {}: pass --url or set {var} (for example {})",
+            info.vendor, info.url_hint
+        )),
+    }
+}
+
+/// The configuration values `info` declares, read through `env` (and `read_file` for the
+/// `_FILE` variants). Every missing required field is named in one error.
+pub fn config_values(
+    info: &PluginInfo,
+    env: impl Fn(&str) -> Option<String>,
+    read_file: impl Fn(&str) -> std::io::Result<String>,
+) -> Result<Vec<(String, String)>, String> {
+    let mut values = Vec::new();
+    let mut problems = Vec::new();
+    for field in &info.config {
+        let var = env_var(&info.vendor, &field.name);
+        let file_var = format!("{var}_FILE");
+        let direct = env(&var).filter(|v| !v.is_empty());
+        let from_file = env(&file_var).filter(|v| !v.is_empty());
+        let value = match (direct, from_file) {
+            (Some(_), Some(_)) => {
+                problems.push(format!("both {var} and {file_var} are set; keep one"));
+                continue;
+            }
+            (Some(value), None) => Some(value),
+            (None, Some(path)) => match read_file(&path) {
+                Ok(content) => Some(content.trim_end_matches(['\n', '\r']).to_string()),
+                Err(err) => {
+                    problems.push(format!(
+                        "{file_var} names {path:?}, which cannot be read: {err}"
+                    ));
+                    continue;
+                }
+            },
+            (None, None) => None,
+        };
+        match value {
+            Some(value) => values.push((field.name.clone(), value)),
+            None if field.required => problems.push(format!(
+                "set {var} (or {file_var} naming a file that holds it): {}",
+                field.description
+            )),
+            None => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(values)
+    } else {
+        Err(format!(
+            "missing or unusable credentials for {}:\n  {}",
+            info.vendor,
+            problems.join("\n  ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::bindings::ConfigField;
+    use std::collections::HashMap;
+
+    fn info() -> PluginInfo {
+        let field = |name: &str, secret, required| ConfigField {
+            name: name.into(),
+            description: format!("the {name}"),
+            secret,
+            required,
+        };
+        PluginInfo {
+            vendor: "acronis".into(),
+            display_name: "Acronis".into(),
+            version: "0.1.0".into(),
+            contract: "0.1.0".into(),
+            url_hint: "https://eu2-cloud.acronis.com".into(),
+            actions: vec![],
+            config: vec![
+                field("client-id", false, true),
+                field("client-secret", true, true),
+                field("region", false, false),
+            ],
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn no_files(path: &str) -> std::io::Result<String> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{path} not found"),
+        ))
+    }
+
+    #[test]
+    fn variable_names_follow_vendor_and_field() {
+        assert_eq!(
+            env_var("acronis", "client-id"),
+            "TENANTCTL_ACRONIS_CLIENT_ID"
+        );
+        assert_eq!(env_var("veeam-spc", "url"), "TENANTCTL_VEEAM_SPC_URL");
+    }
+
+    #[test]
+    fn reads_values_and_files_and_skips_unset_optional_fields() {
+        let env = env(&[
+            ("TENANTCTL_ACRONIS_CLIENT_ID", "id"),
+            ("TENANTCTL_ACRONIS_CLIENT_SECRET_FILE", "/run/secret"),
+        ]);
+        let values = config_values(&info(), env, |path| {
+            assert_eq!(path, "/run/secret");
+            Ok("from-file\n".into())
+        })
+        .unwrap();
+        assert_eq!(
+            values,
+            vec![
+                ("client-id".into(), "id".into()),
+                ("client-secret".into(), "from-file".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn names_every_missing_variable() {
+        let err = config_values(&info(), env(&[]), no_files).unwrap_err();
+        assert!(err.contains("TENANTCTL_ACRONIS_CLIENT_ID"), "{err}");
+        assert!(
+            err.contains("TENANTCTL_ACRONIS_CLIENT_SECRET_FILE"),
+            "{err}"
+        );
+        assert!(!err.contains("REGION"), "{err}");
+    }
+
+    #[test]
+    fn refuses_both_forms_and_unreadable_files() {
+        let both = env(&[
+            ("TENANTCTL_ACRONIS_CLIENT_ID", "a"),
+            ("TENANTCTL_ACRONIS_CLIENT_ID_FILE", "/x"),
+            ("TENANTCTL_ACRONIS_CLIENT_SECRET_FILE", "/nope"),
+        ]);
+        let err = config_values(&info(), both, no_files).unwrap_err();
+        assert!(
+            err.contains("keep one") && err.contains("cannot be read"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn url_from_flag_then_environment() {
+        let env_with_url = env(&[("TENANTCTL_ACRONIS_URL", "https://env")]);
+        assert_eq!(
+            base_url(&info(), Some("https://flag"), &env_with_url).unwrap(),
+            "https://flag"
+        );
+        assert_eq!(
+            base_url(&info(), None, &env_with_url).unwrap(),
+            "https://env"
+        );
+        let err = base_url(&info(), None, env(&[])).unwrap_err();
+        assert!(
+            err.contains("--url") && err.contains("TENANTCTL_ACRONIS_URL"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,366 @@
+//! Sending the requests plugins ask for: only to the configured origin, with a timeout per
+//! request and retries for requests that are safe to repeat.
+
+use std::time::{Duration, SystemTime};
+
+use rand::Rng as _;
+use url::Url;
+
+use crate::plugin::bindings::{Effect, Header, HttpRequest, HttpResponse, Method};
+
+/// How requests are sent and retried.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Time allowed for one request, from connecting to the last byte of the body.
+    pub timeout: Duration,
+    /// Retries after the first attempt, for failures worth retrying.
+    pub retries: u32,
+    /// The first backoff; each retry doubles it, with jitter.
+    pub backoff: Duration,
+    /// The longest backoff between two attempts.
+    pub max_backoff: Duration,
+    /// The longest `Retry-After` the host waits out; a longer one ends the retries and the
+    /// plugin reports the vendor's answer.
+    pub max_retry_after: Duration,
+    /// Largest response body read; a larger one fails the request.
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout: Duration::from_secs(30),
+            retries: 4,
+            backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(60),
+            max_response_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Why a request got no usable response.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// The request timed out, on the last attempt.
+    #[error("{0}")]
+    Timeout(String),
+    /// The connection failed, on the last attempt.
+    #[error("{message}")]
+    Transport {
+        /// What failed.
+        message: String,
+        /// False only when the failure proves the request never reached the server.
+        may_have_arrived: bool,
+    },
+    /// The host refused to send it (outside the configured origin, too large, malformed).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A response, and how many attempts it took.
+#[derive(Debug)]
+pub struct Delivered {
+    /// The vendor's answer (possibly an error status the retries could not get past).
+    pub response: HttpResponse,
+    /// Attempts made, 1 when the first one was answered.
+    pub attempts: u32,
+}
+
+/// The scheme, host and port every request of a vendor account must go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(url::Origin);
+
+impl Origin {
+    /// The origin of `base_url`; only `http` and `https` URLs with a host are accepted.
+    pub fn of(base_url: &str) -> Result<Origin, String> {
+        let url =
+            Url::parse(base_url).map_err(|err| format!("{base_url:?} is not a URL: {err}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(format!(
+                "{base_url:?} must be an http:// or https:// URL with a host"
+            ));
+        }
+        Ok(Origin(url.origin()))
+    }
+
+    /// True when `url` is in this origin.
+    pub fn allows(&self, url: &Url) -> bool {
+        url.origin() == self.0
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.ascii_serialization())
+    }
+}
+
+/// The HTTP client shared by every operation of a run (connections are reused).
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    settings: HttpSettings,
+}
+
+impl HttpClient {
+    /// A client with these settings. Redirects are followed only within the same origin.
+    pub fn new(settings: HttpSettings) -> anyhow::Result<Self> {
+        let same_origin = reqwest::redirect::Policy::custom(|attempt| {
+            let first = attempt.previous().first().map(|url| url.origin());
+            if attempt.previous().len() > 5 || first != Some(attempt.url().origin()) {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let client = reqwest::Client::builder()
+            .redirect(same_origin)
+            .user_agent(concat!("tenantctl/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(settings.timeout)
+            .build()?;
+        Ok(HttpClient { client, settings })
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    /// Sends `request` if it targets `origin`, retrying as its effect allows: reads and
+    /// idempotent writes on 408, 429, 500, 502, 503, 504, timeouts and connection errors;
+    /// other writes only when the connection was never made.
+    pub async fn send(
+        &self,
+        origin: &Origin,
+        request: &HttpRequest,
+    ) -> Result<Delivered, SendError> {
+        let url = Url::parse(&request.url).map_err(|err| {
+            SendError::Refused(format!(
+                "the plugin asked for an invalid URL {:?}: {err}",
+                request.url
+            ))
+        })?;
+        if !origin.allows(&url) {
+            return Err(SendError::Refused(format!(
+                "the plugin asked to send a request to {}, outside the configured origin {origin}; refused",
+                url.origin().ascii_serialization()
+            )));
+        }
+        let repeatable = request.effect != Effect::Write;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt > self.settings.retries;
+            match self.send_once(&url, request).await {
+                Ok(response) => {
+                    let wait = if repeatable && !last && is_transient(response.status) {
+                        self.wait_before_retry(attempt, &response)
+                    } else {
+                        None
+                    };
+                    match wait {
+                        Some(wait) => {
+                            tracing::info!(status = response.status, attempt, ?wait, url = %url, "retrying");
+                            tokio::time::sleep(wait).await;
+                        }
+                        None => {
+                            return Ok(Delivered {
+                                response,
+                                attempts: attempt,
+                            });
+                        }
+                    }
+                }
+                Err(err) => {
+                    let never_arrived = err.is_connect();
+                    if (repeatable || never_arrived) && !last {
+                        let wait = self.backoff(attempt);
+                        tracing::info!(error = %err, attempt, ?wait, url = %url, "retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(describe(err, &url, attempt));
+                }
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        url: &Url,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse, reqwest::Error> {
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self
+            .client
+            .request(method, url.clone())
+            .timeout(self.settings.timeout)
+            .body(request.body.clone());
+        for header in &request.headers {
+            builder = builder.header(&header.name, &header.value);
+        }
+        let mut response = builder.send().await?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.as_str().to_string(),
+                value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                secret: false,
+            })
+            .collect();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > self.settings.max_response_bytes {
+                // Stop reading: the rest is not wanted, and the status is what matters.
+                body.extend_from_slice(&chunk[..self.settings.max_response_bytes - body.len()]);
+                tracing::warn!(url = %url, "response body cut at {} bytes", self.settings.max_response_bytes);
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// How long to wait before retrying a transient status, or `None` to stop retrying.
+    fn wait_before_retry(&self, attempt: u32, response: &HttpResponse) -> Option<Duration> {
+        match retry_after(response, SystemTime::now()) {
+            Some(wait) if wait > self.settings.max_retry_after => None,
+            Some(wait) => Some(wait),
+            None => Some(self.backoff(attempt)),
+        }
+    }
+
+    /// Exponential backoff with jitter: a random wait between half and all of
+    /// `backoff × 2^(attempt-1)`, capped at `max_backoff`.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .settings
+            .backoff
+            .saturating_mul(1 << (attempt - 1).min(16))
+            .min(self.settings.max_backoff);
+        let floor = ceiling / 2;
+        floor
+            + ceiling
+                .saturating_sub(floor)
+                .mul_f64(rand::rng().random::<f64>())
+    }
+}
+
+/// Statuses that a later attempt may not meet.
+fn is_transient(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// The wait a `Retry-After` header asks for: whole seconds or an HTTP date.
+pub fn retry_after(response: &HttpResponse, now: SystemTime) -> Option<Duration> {
+    let value = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("retry-after"))?
+        .value
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn describe(err: reqwest::Error, url: &Url, attempts: u32) -> SendError {
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    let tries = if attempts == 1 {
+        "1 attempt".to_string()
+    } else {
+        format!("{attempts} attempts")
+    };
+    if err.is_timeout() {
+        SendError::Timeout(format!("request to {url} timed out after {tries}: {chain}"))
+    } else {
+        SendError::Transport {
+            message: format!("request to {url} failed after {tries}: {chain}"),
+            may_have_arrived: !err.is_connect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response_with(header: &str, value: &str) -> HttpResponse {
+        HttpResponse {
+            status: 429,
+            headers: vec![Header {
+                name: header.into(),
+                value: value.into(),
+                secret: false,
+            }],
+            body: vec![],
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            retry_after(&response_with("Retry-After", "7"), now),
+            Some(Duration::from_secs(7))
+        );
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(
+            retry_after(&response_with("retry-after", &later), now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after(&response_with("Retry-After", "soon"), now),
+            None
+        );
+        assert_eq!(retry_after(&response_with("X-Other", "7"), now), None);
+    }
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_stops_at_the_cap() {
+        let client = HttpClient::new(HttpSettings::default()).unwrap();
+        for attempt in 1..=8 {
+            let ceiling =
+                (Duration::from_millis(250) * (1 << (attempt - 1))).min(Duration::from_secs(8));
+            let wait = client.backoff(attempt);
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "attempt {attempt}: {wait:?} not within {ceiling:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn origin_is_scheme_host_and_port() {
+        let origin = Origin::of("https://eu2-cloud.acronis.com/api/2").unwrap();
+        assert!(
+            origin.allows(&Url::parse("https://eu2-cloud.acronis.com:443/api/2/tenants").unwrap())
+        );
+        assert!(!origin.allows(&Url::parse("http://eu2-cloud.acronis.com/api/2").unwrap()));
+        assert!(!origin.allows(&Url::parse("https://eu2-cloud.acronis.com.evil.test/").unwrap()));
+        assert!(!origin.allows(&Url::parse("https://eu2-cloud.acronis.com:8443/").unwrap()));
+        assert!(Origin::of("ftp://example.com").is_err());
+        assert!(Origin::of("not a url").is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! The workspace's one `bindgen!`: the WIT contract as host-side Rust types.
+
+// Generated items without WIT docs (call_* helpers, the world struct) would warn.
+#![allow(missing_docs)]
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "vendor-plugin",
+    additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Eq],
+});
+
+pub use exports::tenantctl::plugin::plugin::Guest;
+pub use tenantctl::plugin::types::*;
+
+impl Action {
+    /// The action's name as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Status => "status",
+            Action::Disable => "disable",
+            Action::Enable => "enable",
+            Action::Offboard => "offboard",
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! What a plugin may use while it runs: nothing but memory and a little time.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, ResourceLimiter};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+/// Caps on what one plugin operation may use.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Linear memory a plugin instance may grow to.
+    pub memory_bytes: usize,
+    /// Wall-clock time one call into the plugin may take.
+    pub call_deadline: Duration,
+    /// Requests one operation may make before it is stopped as a runaway.
+    pub max_steps: usize,
+    /// Largest request body a plugin may ask the host to send.
+    pub max_request_bytes: usize,
+    /// Largest response body the host reads and passes back to a plugin.
+    pub max_response_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            call_deadline: Duration::from_secs(2),
+            max_steps: 50,
+            max_request_bytes: 1 << 20,
+            max_response_bytes: 16 << 20,
+        }
+    }
+}
+
+/// How often the engine's epoch advances; call deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Starts (once per process) the thread that advances `engine`'s epoch every [`EPOCH_TICK`].
+pub fn start_epoch_ticker(engine: &Engine) {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let engine = engine.weak();
+        std::thread::Builder::new()
+            .name("tenantctl-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = engine.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .expect("spawning the epoch thread");
+    });
+}
+
+/// The host state of one plugin instance: an empty WASI context (no files, no network, no
+/// environment, a clock stuck at zero) and the memory cap.
+pub struct SandboxState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory_cap: usize,
+    /// Set when the plugin asked for more memory than the cap allows, so a trap that follows
+    /// can be explained.
+    pub memory_denied: bool,
+}
+
+impl SandboxState {
+    /// A fresh sandbox capped at `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        let wasi = WasiCtx::builder()
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        SandboxState {
+            wasi,
+            table: ResourceTable::new(),
+            memory_cap: limits.memory_bytes,
+            memory_denied: false,
+        }
+    }
+}
+
+impl ResourceLimiter for SandboxState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.memory_cap;
+        self.memory_denied |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl WasiView for SandboxState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A clock that never moves: plugins get the time from the host's `context.now`.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
