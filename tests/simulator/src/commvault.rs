@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
 use hyper::Method;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -24,6 +25,8 @@ use crate::util::{normalize_path, random_hex, uuid};
 
 /// The web-service prefixes the simulator answers under (current and legacy installs).
 const PREFIXES: [&str; 2] = ["/commandcenter/api", "/webconsole/api"];
+/// The content type of every JSON answer.
+const JSON: &str = "application/json; charset=utf-8";
 
 /// How a failed login is answered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -216,10 +219,14 @@ struct State {
     logins: u64,
     failed_logins: u64,
     window: Option<RateWindow>,
+    /// The serialized `GET /Organization` answer; names and ids change only when a company
+    /// is added, and soak tests list 10,000 companies often.
+    list_cache: Option<Bytes>,
 }
 
 impl State {
     fn insert(&mut self, name: &str, description: &str, opts: DeactivateOptions) -> u32 {
+        self.list_cache = None;
         let id = self.next_id;
         self.next_id += 1;
         let mut domain: String = name
@@ -273,6 +280,7 @@ impl Commvault {
             logins: 0,
             failed_logins: 0,
             window: None,
+            list_cache: None,
         };
         let active = DeactivateOptions::default();
         let acme_corp_id = st.insert("Acme Corp", "Fixture: active company", active);
@@ -430,7 +438,10 @@ impl Commvault {
         .with_header("Retry-After", format!("{remaining:.0}")))
     }
 
-    fn list(st: &State) -> SimResponse {
+    fn list(st: &mut State) -> SimResponse {
+        if let Some(body) = &st.list_cache {
+            return SimResponse::text(200, JSON, body.clone());
+        }
         let providers: Vec<Value> = st
             .order
             .iter()
@@ -443,7 +454,9 @@ impl Commvault {
                 })
             })
             .collect();
-        SimResponse::json(200, &json!({"providers": providers}))
+        let body = Bytes::from(json!({"providers": providers}).to_string());
+        st.list_cache = Some(body.clone());
+        SimResponse::text(200, JSON, body)
     }
 
     fn detail(st: &State, id: Option<u32>) -> SimResponse {

@@ -1,0 +1,48 @@
+//! The standalone program.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{client, send};
+
+#[tokio::test]
+async fn prints_exports_serves_and_exits_when_stdin_closes() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantctl-simulator"))
+        .args(["--tenants", "5", "--exit-on-stdin-close"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut vars = std::collections::HashMap::new();
+    for _ in 0..6 {
+        let line = lines.next().unwrap().unwrap();
+        let rest = line.strip_prefix("export ").unwrap();
+        let (name, value) = rest.split_once('=').unwrap();
+        vars.insert(name.to_string(), value.trim_matches('\'').to_string());
+    }
+    assert_eq!(vars["TENANTCTL_ACRONIS_CLIENT_ID"], "tenantctl-demo");
+    assert_eq!(vars["TENANTCTL_ACRONIS_CLIENT_SECRET"], "demo-secret");
+    assert_eq!(vars["TENANTCTL_COMMVAULT_USERNAME"], "admin");
+    assert_eq!(vars["TENANTCTL_COMMVAULT_PASSWORD"], "demo-password");
+
+    let probe = send(client().get(format!("{}/", vars["TENANTCTL_COMMVAULT_URL"]))).await;
+    assert_eq!(probe.status, 200);
+    let tenants =
+        send(client().get(format!("{}/_sim/tenants", vars["TENANTCTL_ACRONIS_URL"]))).await;
+    assert_eq!(tenants.json["tenants"].as_array().unwrap().len(), 5 + 10);
+
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the simulator did not exit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
