@@ -383,7 +383,7 @@ async fn handle<V: Vendor>(
         return Ok(control(&shared, &req, &normalized).into_hyper());
     }
 
-    let guard = RecordGuard {
+    let mut guard = RecordGuard {
         log: &shared.log,
         entry: Some(RecordedRequest {
             method: req.method.as_str().to_string(),
@@ -407,6 +407,10 @@ async fn handle<V: Vendor>(
 
     let fault = lock(&shared.faults).pick(req.method.as_str(), &req.target);
     let label = fault.as_ref().map(Fault::label);
+    // Known before any await, so a request abandoned mid-delay is still logged with its fault.
+    if let Some(entry) = &mut guard.entry {
+        entry.fault.clone_from(&label);
+    }
     let response = match fault {
         None => shared.vendor.handle(&req),
         Some(Fault::Reset) => {

@@ -485,13 +485,13 @@ async fn put_validation() {
 #[tokio::test]
 async fn tokens_expire() {
     let sim = AcronisSim::start(AcronisConfig {
-        token_lifetime_secs: 1,
+        token_lifetime_secs: 2,
         ..AcronisConfig::default()
     });
     let token = acronis_token(&sim).await;
     let path = format!("/api/2/tenants/{}", sim.acme_id());
     assert_eq!(acronis_get(&sim, &token, &path).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let expired = acronis_get(&sim, &token, &path).await;
     assert_eq!(expired.status, 401);
     assert_envelope(&expired.json);

@@ -322,7 +322,7 @@ async fn offboard() {
 #[tokio::test]
 async fn access_denied_and_idle_expiry() {
     let sim = CommvaultSim::start(CommvaultConfig {
-        token_idle_timeout_secs: 1,
+        token_idle_timeout_secs: 2,
         ..CommvaultConfig::default()
     });
     let denied = json!({"errorMessage": "Access denied", "errorCode": 5});
@@ -335,13 +335,13 @@ async fn access_denied_and_idle_expiry() {
     let token = commvault_token(&sim).await;
     // Activity keeps the token alive past its idle timeout.
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
         assert_eq!(
             commvault_get(&sim, &token, "/Organization").await.status,
             200
         );
     }
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let expired = commvault_get(&sim, &token, "/Organization").await;
     assert_eq!(expired.status, 401);
     assert_eq!(expired.json, denied);
@@ -360,7 +360,7 @@ async fn rate_limit() {
         rate_limit: Some(RateLimit {
             writes: 1,
             reads: 2,
-            period: Duration::from_secs(2),
+            period: Duration::from_secs(3),
         }),
         ..CommvaultConfig::default()
     });
@@ -376,9 +376,9 @@ async fn rate_limit() {
     let limited = commvault_get(&sim, &token, "/Organization").await;
     assert_eq!(limited.status, 429);
     assert_eq!(limited.header("x-ratelimit-limit"), Some("2"));
-    assert_eq!(limited.header("x-ratelimit-period"), Some("2"));
+    assert_eq!(limited.header("x-ratelimit-period"), Some("3"));
     let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
-    assert!((1..=2).contains(&retry));
+    assert!((1..=3).contains(&retry));
 
     let id = sim.acme_corp_id();
     let path = format!("/Organization/{id}/action/activate");
@@ -389,7 +389,7 @@ async fn rate_limit() {
 
     // Login is never limited; the window starts over.
     commvault_token(&sim).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     assert_eq!(
         commvault_get(&sim, &token, "/Organization").await.status,
         200

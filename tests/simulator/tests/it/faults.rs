@@ -130,7 +130,7 @@ async fn delay_then_serve_and_timeout() {
     assert_eq!(record.status, Some(200));
     assert_eq!(record.fault.as_deref(), Some("delay 400ms"));
 
-    sim.inject(FaultRule::new(Fault::Delay(Duration::from_secs(3))));
+    sim.inject(FaultRule::new(Fault::Delay(Duration::from_secs(1))));
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(200))
         .build()
@@ -142,6 +142,13 @@ async fn delay_then_serve_and_timeout() {
         .await
         .expect_err("must time out");
     assert!(err.is_timeout(), "{err:?}");
+    // The abandoned request is logged once the server is done with it, fault and all.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while sim.requests().len() < 2 {
+        assert!(Instant::now() < deadline, "abandoned request not logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.requests()[1].fault.as_deref(), Some("delay 1000ms"));
 }
 
 #[tokio::test]
