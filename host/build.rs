@@ -26,7 +26,7 @@ fn main() {
     let mut command = Command::new(cargo);
     command
         .current_dir(&workspace)
-        .args(["build", "--release", "--target", TARGET])
+        .args(["build", "--profile", "plugin", "--target", TARGET])
         .env("CARGO_TARGET_DIR", &target_dir)
         // Flags meant for the host target (e.g. -C target-cpu=native) must not reach wasm.
         .env_remove("RUSTFLAGS")
@@ -48,7 +48,7 @@ fn main() {
     }
     for plugin in PLUGINS {
         let file = format!("{}.wasm", plugin.replace('-', "_"));
-        let built = target_dir.join(TARGET).join("release").join(&file);
+        let built = target_dir.join(TARGET).join("plugin").join(&file);
         std::fs::copy(&built, out_dir.join(&file))
             .unwrap_or_else(|err| panic!("copying {}: {err}", built.display()));
     }

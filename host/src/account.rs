@@ -187,14 +187,14 @@ impl Account {
             }
         };
         let ctx = self.context();
-        let mut instance = match self.plugin.instantiate() {
+        let mut instance = match self.plugin.instantiate().await {
             Ok(instance) => instance,
             Err(err) => {
                 *result = fail(result.clone(), plugin_error(&err));
                 return Attempt::Finished;
             }
         };
-        let mut step = instance.begin_action(&ctx, &session, request);
+        let mut step = instance.begin_action(&ctx, &session, request).await;
         let mut steps = 0;
         loop {
             let outgoing = match step {
@@ -243,11 +243,13 @@ impl Account {
                     return Attempt::UncertainWrite(message);
                 }
                 Err(err) => {
-                    *result = fail(result.clone(), send_error(err));
+                    *result = fail(result.clone(), self.send_error(err));
                     return Attempt::Finished;
                 }
             };
-            step = instance.resume_action(&ctx, &session, &outgoing.state, &response);
+            step = instance
+                .resume_action(&ctx, &session, &outgoing.state, &response)
+                .await;
         }
     }
 
@@ -287,6 +289,16 @@ impl Account {
             ));
         }
         Ok(())
+    }
+
+    fn send_error(&self, err: SendError) -> ResultError {
+        match err {
+            SendError::Timeout(message) => ResultError::new(ErrorKind::Timeout, message),
+            SendError::Transport { message, .. } => ResultError::new(ErrorKind::Transport, message),
+            SendError::Refused(message) => {
+                ResultError::new(ErrorKind::Plugin, format!("{}: {message}", self.plugin))
+            }
+        }
     }
 
     fn plugin_limits(&self) -> &crate::plugin::Limits {
@@ -356,8 +368,9 @@ impl Account {
         let mut instance = self
             .plugin
             .instantiate()
+            .await
             .map_err(|err| plugin_error(&err))?;
-        let mut step = instance.begin_login(&ctx);
+        let mut step = instance.begin_login(&ctx).await;
         for steps in 1.. {
             let outgoing = match step.map_err(|err| plugin_error(&err))? {
                 LoginStep::Done(session) => return Ok(session),
@@ -383,8 +396,13 @@ impl Account {
                     ),
                 ));
             }
-            let response = self.exchange(&outgoing).await.map_err(send_error)?;
-            step = instance.resume_login(&ctx, &outgoing.state, &response);
+            let response = self
+                .exchange(&outgoing)
+                .await
+                .map_err(|err| self.send_error(err))?;
+            step = instance
+                .resume_login(&ctx, &outgoing.state, &response)
+                .await;
         }
         unreachable!("the step loop only ends by returning")
     }
@@ -466,14 +484,6 @@ fn name_mismatch(actual: &str, expected: &str) -> ResultError {
 
 fn plugin_error(err: &PluginError) -> ResultError {
     ResultError::new(ErrorKind::Plugin, err.to_string())
-}
-
-fn send_error(err: SendError) -> ResultError {
-    match err {
-        SendError::Timeout(message) => ResultError::new(ErrorKind::Timeout, message),
-        SendError::Transport { message, .. } => ResultError::new(ErrorKind::Transport, message),
-        SendError::Refused(message) => ResultError::new(ErrorKind::Plugin, message),
-    }
 }
 
 /// Seconds since the Unix epoch, as the contract passes time (a `u32`, good until 2106).

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use predicates::prelude::*;
 use predicates::str::contains;
 use tenantctl_simulator::{AcronisConfig, AcronisSim, CommvaultConfig, CommvaultSim};
 

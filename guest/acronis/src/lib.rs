@@ -12,7 +12,7 @@ mod tests;
 
 use tenantctl_plugin_sdk::{
     Action, ActionInfo, ActionRequest, CONTRACT_VERSION, ConfigField, Context, HttpResponse,
-    Outcome, Plugin, PluginInfo, Session, Step, register_plugin,
+    Outcome, Plugin, PluginInfo, Session, Step,
 };
 
 /// The Acronis plugin.
@@ -101,4 +101,5 @@ impl Plugin for Acronis {
     }
 }
 
-register_plugin!(Acronis);
+#[cfg(feature = "export")]
+tenantctl_plugin_sdk::register_plugin!(Acronis);

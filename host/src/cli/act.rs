@@ -7,9 +7,9 @@ use crate::plugin::bindings::{Action, ActionRequest, TenantSelector};
 use crate::{Account, RunOptions};
 
 /// Runs `action` on the tenant `args` names, prints its result and returns the exit code.
-pub fn run(cli: &Cli, action: Action, args: &TargetArgs) -> Result<u8, UsageError> {
+pub async fn run(cli: &Cli, action: Action, args: &TargetArgs) -> Result<u8, UsageError> {
     let selector = selector(args)?;
-    let (_runtime, catalog) = load_catalog(cli)?;
+    let (_runtime, catalog) = load_catalog(cli).await?;
     let plugin = catalog.get(&args.vendor).ok_or_else(|| {
         UsageError(format!(
             "unknown vendor {:?}; the plugins found serve: {} (see `tenantctl plugins list`)",
@@ -65,10 +65,7 @@ pub fn run(cli: &Cli, action: Action, args: &TargetArgs) -> Result<u8, UsageErro
         dry_run: args.dry_run,
         expect_name: args.expect_name.clone(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(account.run(&request, &options));
+    let result = account.run(&request, &options).await;
     match cli.output {
         Output::Json => print_line(&result.to_json_line()),
         Output::Text => {

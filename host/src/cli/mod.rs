@@ -139,16 +139,21 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> Result<u8, UsageError> {
-    match &cli.command {
-        Command::Status(args) => act::run(&cli, crate::Action::Status, args),
-        Command::Disable(args) => act::run(&cli, crate::Action::Disable, args),
-        Command::Enable(args) => act::run(&cli, crate::Action::Enable, args),
-        Command::Offboard(args) => act::run(&cli, crate::Action::Offboard, args),
-        Command::Plugins(PluginsCommand::List) => plugins::list(&cli),
-        Command::Plugins(PluginsCommand::Inspect { name_or_file }) => {
-            plugins::inspect(&cli, name_or_file)
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match &cli.command {
+            Command::Status(args) => act::run(&cli, crate::Action::Status, args).await,
+            Command::Disable(args) => act::run(&cli, crate::Action::Disable, args).await,
+            Command::Enable(args) => act::run(&cli, crate::Action::Enable, args).await,
+            Command::Offboard(args) => act::run(&cli, crate::Action::Offboard, args).await,
+            Command::Plugins(PluginsCommand::List) => plugins::list(&cli).await,
+            Command::Plugins(PluginsCommand::Inspect { name_or_file }) => {
+                plugins::inspect(&cli, name_or_file).await
+            }
         }
-    }
+    })
 }
 
 fn init_logging(verbose: u8) {
@@ -169,7 +174,7 @@ fn init_logging(verbose: u8) {
 }
 
 /// The plugin runtime and catalog for this invocation.
-fn load_catalog(cli: &Cli) -> Result<(Runtime, Catalog), UsageError> {
+async fn load_catalog(cli: &Cli) -> Result<(Runtime, Catalog), UsageError> {
     let plugin_dir = match &cli.plugin_dir {
         Some(dir) if !dir.is_dir() => {
             return Err(UsageError(format!(
@@ -181,7 +186,7 @@ fn load_catalog(cli: &Cli) -> Result<(Runtime, Catalog), UsageError> {
         None => crate::dirs::default_plugin_dir(),
     };
     let runtime = Runtime::new(crate::dirs::default_cache_dir(), Limits::default())?;
-    let catalog = Catalog::discover(&runtime, plugin_dir.as_deref())?;
+    let catalog = Catalog::discover(&runtime, plugin_dir.as_deref()).await?;
     for rejected in catalog.rejected() {
         tracing::warn!(
             "ignoring plugin file {}: {}",

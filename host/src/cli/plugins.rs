@@ -9,8 +9,8 @@ use crate::credentials::env_var;
 use crate::plugin::{Plugin, PluginSource};
 
 /// Lists every plugin found, the one chosen per vendor, and why.
-pub fn list(cli: &Cli) -> Result<u8, UsageError> {
-    let (_runtime, catalog) = load_catalog(cli)?;
+pub async fn list(cli: &Cli) -> Result<u8, UsageError> {
+    let (_runtime, catalog) = load_catalog(cli).await?;
     for entry in catalog.entries() {
         let plugin = &entry.plugin;
         let info = plugin.info();
@@ -63,13 +63,14 @@ pub fn list(cli: &Cli) -> Result<u8, UsageError> {
 }
 
 /// Describes one plugin: the one chosen for a vendor, or a file.
-pub fn inspect(cli: &Cli, name_or_file: &str) -> Result<u8, UsageError> {
-    let (runtime, catalog) = load_catalog(cli)?;
+pub async fn inspect(cli: &Cli, name_or_file: &str) -> Result<u8, UsageError> {
+    let (runtime, catalog) = load_catalog(cli).await?;
     let plugin = if is_file(name_or_file) {
         let bytes = std::fs::read(name_or_file)
             .map_err(|err| UsageError(format!("reading {name_or_file}: {err}")))?;
         runtime
             .load(&bytes, PluginSource::File(PathBuf::from(name_or_file)))
+            .await
             .map_err(|err| UsageError(format!("{name_or_file} is not a usable plugin: {err:#}")))?
     } else {
         catalog.get(name_or_file).cloned().ok_or_else(|| {

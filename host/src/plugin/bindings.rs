@@ -6,6 +6,9 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "vendor-plugin",
+    // Async, so the WASI calls a plugin makes (e.g. writing a panic message to stderr) run
+    // on the host's tokio runtime instead of trying to start one of their own.
+    exports: { default: async },
     additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Eq],
 });
 

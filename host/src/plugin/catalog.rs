@@ -40,20 +40,24 @@ impl Catalog {
     ///
     /// A directory that does not exist holds no plugins; a file that fails to load is listed
     /// as rejected and does not stop the others.
-    pub fn discover(runtime: &Runtime, plugin_dir: Option<&Path>) -> Result<Catalog> {
+    pub async fn discover(runtime: &Runtime, plugin_dir: Option<&Path>) -> Result<Catalog> {
         let mut plugins = Vec::new();
         for (name, bytes) in builtin::BUILTIN {
             let plugin = runtime
                 .load(bytes, PluginSource::Builtin)
+                .await
                 .with_context(|| format!("loading the built-in plugin {name}"))?;
             plugins.push(plugin);
         }
         let mut rejected = Vec::new();
         if let Some(dir) = plugin_dir {
             for path in wasm_files(dir)? {
-                let loaded = std::fs::read(&path)
-                    .with_context(|| format!("reading {}", path.display()))
-                    .and_then(|bytes| runtime.load(&bytes, PluginSource::File(path.clone())));
+                let loaded = match std::fs::read(&path) {
+                    Ok(bytes) => runtime.load(&bytes, PluginSource::File(path.clone())).await,
+                    Err(err) => {
+                        Err(anyhow::Error::new(err).context(format!("reading {}", path.display())))
+                    }
+                };
                 match loaded {
                     Ok(plugin) => plugins.push(plugin),
                     Err(err) => rejected.push(Rejected {

@@ -66,9 +66,10 @@ impl Runtime {
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("creating the WebAssembly engine")?;
-        sandbox::start_epoch_ticker(&engine);
+        sandbox::start_epoch_ticker(&engine)
+            .context("starting the thread that enforces plugin deadlines")?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking the WASI interfaces plugins import")?;
         let cache = cache_dir.map(|dir| CompileCache::new(dir, &engine));
@@ -82,7 +83,7 @@ impl Runtime {
 
     /// Compiles (or fetches from the cache), links and describes a plugin, and checks that
     /// its description is usable.
-    pub fn load(&self, bytes: &[u8], source: PluginSource) -> Result<Arc<Plugin>> {
+    pub async fn load(&self, bytes: &[u8], source: PluginSource) -> Result<Arc<Plugin>> {
         let sha256 = sha256_hex(bytes);
         let component = match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, bytes, &sha256)?,
@@ -112,9 +113,7 @@ impl Runtime {
             engine: self.engine.clone(),
             limits: self.limits.clone(),
         };
-        let info = plugin
-            .instantiate()?
-            .call("describe", |bindings, store| bindings.call_describe(store))?;
+        let info = plugin.instantiate().await?.describe().await?;
         validate(&info)?;
         plugin.info = info;
         Ok(Arc::new(plugin))
@@ -224,13 +223,14 @@ impl Plugin {
     }
 
     /// A fresh instance in its own sandboxed store, for one operation.
-    pub fn instantiate(&self) -> Result<PluginInstance<'_>, PluginError> {
+    pub async fn instantiate(&self) -> Result<PluginInstance<'_>, PluginError> {
         let mut store = Store::new(&self.engine, SandboxState::new(&self.limits));
         store.limiter(|state| state);
         store.set_epoch_deadline(deadline_ticks(&self.limits));
         let bindings = self
             .pre
-            .instantiate(&mut store)
+            .instantiate_async(&mut store)
+            .await
             .map_err(|err| self.error("instantiate", 0, err, &store))?;
         Ok(PluginInstance {
             plugin: self,
@@ -303,59 +303,73 @@ pub struct PluginInstance<'a> {
 }
 
 impl PluginInstance<'_> {
-    fn call<T>(
-        &mut self,
-        name: &'static str,
-        f: impl FnOnce(&bindings::Guest, &mut Store<SandboxState>) -> wasmtime::Result<T>,
-    ) -> Result<T, PluginError> {
+    /// Starts a call: a fresh deadline, and the call counted for error messages.
+    fn begin_call(&mut self) -> (&bindings::Guest, &mut Store<SandboxState>) {
         self.calls += 1;
         self.store
             .set_epoch_deadline(deadline_ticks(&self.plugin.limits));
-        let guest = self.bindings.tenantctl_plugin_plugin();
-        f(guest, &mut self.store)
-            .map_err(|err| self.plugin.error(name, self.calls, err, &self.store))
+        (self.bindings.tenantctl_plugin_plugin(), &mut self.store)
+    }
+
+    fn end_call<T>(
+        &self,
+        name: &'static str,
+        result: wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
+        result.map_err(|err| self.plugin.error(name, self.calls, err, &self.store))
+    }
+
+    /// Calls `describe`.
+    pub async fn describe(&mut self) -> Result<PluginInfo, PluginError> {
+        let (guest, store) = self.begin_call();
+        let result = guest.call_describe(store).await;
+        self.end_call("describe", result)
     }
 
     /// Calls `begin-login`.
-    pub fn begin_login(&mut self, ctx: &Context) -> Result<LoginStep, PluginError> {
-        self.call("begin-login", |g, s| g.call_begin_login(s, ctx))
+    pub async fn begin_login(&mut self, ctx: &Context) -> Result<LoginStep, PluginError> {
+        let (guest, store) = self.begin_call();
+        let result = guest.call_begin_login(store, ctx).await;
+        self.end_call("begin-login", result)
     }
 
     /// Calls `resume-login`.
-    pub fn resume_login(
+    pub async fn resume_login(
         &mut self,
         ctx: &Context,
         state: &[u8],
         response: &HttpResponse,
     ) -> Result<LoginStep, PluginError> {
-        self.call("resume-login", |g, s| {
-            g.call_resume_login(s, ctx, state, response)
-        })
+        let (guest, store) = self.begin_call();
+        let result = guest.call_resume_login(store, ctx, state, response).await;
+        self.end_call("resume-login", result)
     }
 
     /// Calls `begin-action`.
-    pub fn begin_action(
+    pub async fn begin_action(
         &mut self,
         ctx: &Context,
         session: &Session,
         request: &ActionRequest,
     ) -> Result<ActionStep, PluginError> {
-        self.call("begin-action", |g, s| {
-            g.call_begin_action(s, ctx, session, request)
-        })
+        let (guest, store) = self.begin_call();
+        let result = guest.call_begin_action(store, ctx, session, request).await;
+        self.end_call("begin-action", result)
     }
 
     /// Calls `resume-action`.
-    pub fn resume_action(
+    pub async fn resume_action(
         &mut self,
         ctx: &Context,
         session: &Session,
         state: &[u8],
         response: &HttpResponse,
     ) -> Result<ActionStep, PluginError> {
-        self.call("resume-action", |g, s| {
-            g.call_resume_action(s, ctx, session, state, response)
-        })
+        let (guest, store) = self.begin_call();
+        let result = guest
+            .call_resume_action(store, ctx, session, state, response)
+            .await;
+        self.end_call("resume-action", result)
     }
 
     /// The plugin this is an instance of.

@@ -1,6 +1,5 @@
 //! What a plugin may use while it runs: nothing but memory and a little time.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
@@ -37,22 +36,20 @@ impl Default for Limits {
 /// How often the engine's epoch advances; call deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Starts (once per process) the thread that advances `engine`'s epoch every [`EPOCH_TICK`].
-pub fn start_epoch_ticker(engine: &Engine) {
-    static STARTED: OnceLock<()> = OnceLock::new();
-    STARTED.get_or_init(|| {
-        let engine = engine.weak();
-        std::thread::Builder::new()
-            .name("tenantctl-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = engine.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })
-            .expect("spawning the epoch thread");
-    });
+/// Starts the thread that advances `engine`'s epoch every [`EPOCH_TICK`]; it ends when the
+/// engine is dropped.
+pub fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("tenantctl-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+    Ok(())
 }
 
 /// The host state of one plugin instance: an empty WASI context (no files, no network, no

@@ -79,7 +79,7 @@ pub fn catalog() -> &'static Catalog {
     &CATALOG
         .get_or_init(|| {
             let runtime = Runtime::new(Some(cache_dir()), Limits::default()).unwrap();
-            let catalog = Catalog::discover(&runtime, None).unwrap();
+            let catalog = block_on(Catalog::discover(&runtime, None)).unwrap();
             (runtime, catalog)
         })
         .1
@@ -155,7 +155,8 @@ pub fn build_plugin(package: &str) -> PathBuf {
         .args([
             "build",
             "--quiet",
-            "--release",
+            "--profile",
+            "plugin",
             "--target",
             "wasm32-wasip2",
             "-p",
@@ -171,6 +172,6 @@ pub fn build_plugin(package: &str) -> PathBuf {
         "building {package} for wasm32-wasip2 failed"
     );
     target_dir
-        .join("wasm32-wasip2/release")
+        .join("wasm32-wasip2/plugin")
         .join(format!("{}.wasm", package.replace('-', "_")))
 }

@@ -36,7 +36,11 @@ impl Plugin for Misbehaving {
         Step::Fail(Failure::Vendor(ErrorDetail::new("login sends no request")))
     }
 
-    fn begin_action(ctx: &Context, _session: &Session, request: &ActionRequest) -> Step<(), Outcome> {
+    fn begin_action(
+        ctx: &Context,
+        _session: &Session,
+        request: &ActionRequest,
+    ) -> Step<(), Outcome> {
         let id = match &request.tenant {
             TenantSelector::Id(id) | TenantSelector::Name(id) => id.as_str(),
         };
@@ -57,7 +61,8 @@ impl Plugin for Misbehaving {
             }
             "foreign-origin" => Step::send(HttpRequest::get("http://192.0.2.1/steal"), ()),
             "write-without-intent" => Step::send(
-                HttpRequest::put(format!("{}/tenant", ctx.base_url)).effect(Effect::IdempotentWrite),
+                HttpRequest::put(format!("{}/tenant", ctx.base_url))
+                    .effect(Effect::IdempotentWrite),
                 (),
             ),
             _ => Step::send(HttpRequest::get(format!("{}/ok", ctx.base_url)), ()),
