@@ -19,7 +19,7 @@ for _ in $(seq 100); do [ -s "$exports" ] && grep -q COMMVAULT_PASSWORD "$export
 source "$exports"
 export TENANTCTL_CACHE_DIR="${TENANTCTL_CACHE_DIR:-$PWD/target/tenantctl-cache}"
 
-run() { echo; echo "\$ tenantctl $*" >&2; "$bin/tenantctl" "$@" || echo "(exit code $?)" >&2; }
+run() { echo; printf '$ tenantctl' >&2; printf ' %q' "$@" >&2; echo >&2; "$bin/tenantctl" "$@" || echo "(exit code $?)" >&2; }
 
 echo "== simulators: Acronis at $TENANTCTL_ACRONIS_URL, Commvault at $TENANTCTL_COMMVAULT_URL" >&2
 run plugins list

@@ -185,8 +185,8 @@ impl TenantResult {
         };
         let detail = match (&self.error, self.status) {
             (Some(error), _) => format!(
-                "{:?}: {}{}",
-                error.kind,
+                "{}: {}{}",
+                wire_name(error.kind),
                 error.message,
                 error
                     .http_status
@@ -210,13 +210,20 @@ impl TenantResult {
                 state(self.enabled_after)
             ),
         };
-        let status = serde_json::to_value(self.status).expect("a status serializes");
         let dry = if self.dry_run { " (dry run)" } else { "" };
         format!(
             "{} {} {who}: {}{dry}: {detail}",
             self.vendor,
             self.action,
-            status.as_str().unwrap_or("?")
+            wire_name(self.status)
         )
+    }
+}
+
+/// How a status or error kind is spelled in the JSON output, e.g. `not_found`.
+fn wire_name(value: impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => "?".to_string(),
     }
 }

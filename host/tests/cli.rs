@@ -652,3 +652,27 @@ fn a_newer_plugin_in_the_plugin_dir_is_used_by_the_unchanged_binary() {
         tenantctl::plugin::sha256_hex(&std::fs::read(env!("CARGO_BIN_EXE_tenantctl")).unwrap());
     assert_eq!(hash_before, hash_after, "the host binary must not change");
 }
+
+#[test]
+fn plugins_export_writes_the_exact_files_in_use() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("exported");
+    let out = tenantctl(home.path())
+        .args(["plugins", "list", "--output", "json"])
+        .assert()
+        .code(0);
+    let listed = json_lines(&out.get_output().stdout);
+    tenantctl(home.path())
+        .args(["plugins", "export"])
+        .arg(&dir)
+        .assert()
+        .code(0);
+    for plugin in listed {
+        let vendor = plugin["vendor"].as_str().unwrap();
+        let bytes = std::fs::read(dir.join(format!("{vendor}.wasm"))).unwrap();
+        assert_eq!(
+            tenantctl::plugin::sha256_hex(&bytes),
+            plugin["sha256"].as_str().unwrap()
+        );
+    }
+}

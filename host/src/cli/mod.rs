@@ -96,6 +96,12 @@ pub enum PluginsCommand {
         /// A vendor name (the plugin chosen for it) or the path of a plugin file.
         name_or_file: String,
     },
+    /// Write the plugin file used for each vendor into DIR as VENDOR.wasm, for loading in
+    /// another runtime (Node with jco, Python with wasmtime-py, your own host).
+    Export {
+        /// Where to write the files (created if missing).
+        dir: PathBuf,
+    },
 }
 
 /// Result format.
@@ -152,6 +158,7 @@ pub fn run(cli: Cli) -> Result<u8, UsageError> {
             Command::Plugins(PluginsCommand::Inspect { name_or_file }) => {
                 plugins::inspect(&cli, name_or_file).await
             }
+            Command::Plugins(PluginsCommand::Export { dir }) => plugins::export(&cli, dir).await,
         }
     })
 }
@@ -160,7 +167,7 @@ fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
         1 => "tenantctl=info,warn",
-        _ => "debug",
+        _ => "tenantctl=debug,info",
     };
     let filter = std::env::var("TENANTCTL_LOG")
         .ok()

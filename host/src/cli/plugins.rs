@@ -1,6 +1,6 @@
 //! `tenantctl plugins list` and `tenantctl plugins inspect`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -87,6 +87,31 @@ pub async fn inspect(cli: &Cli, name_or_file: &str) -> Result<u8, UsageError> {
                 print_line(&line);
             }
         }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Writes the plugin chosen for each vendor into `dir` as `VENDOR.wasm`.
+pub async fn export(cli: &Cli, dir: &Path) -> Result<u8, UsageError> {
+    let (_runtime, catalog) = load_catalog(cli).await?;
+    std::fs::create_dir_all(dir)
+        .map_err(|err| UsageError(format!("creating {}: {err}", dir.display())))?;
+    for vendor in catalog.vendors() {
+        let plugin = catalog.get(vendor).expect("listed vendors have a plugin");
+        let path = dir.join(format!("{vendor}.wasm"));
+        std::fs::write(&path, plugin.bytes())
+            .map_err(|err| UsageError(format!("writing {}: {err}", path.display())))?;
+        let line = match cli.output {
+            Output::Json => json!({
+                "vendor": vendor,
+                "version": plugin.info().version,
+                "file": path.display().to_string(),
+                "sha256": plugin.sha256(),
+            })
+            .to_string(),
+            Output::Text => format!("{vendor} {} -> {}", plugin.info().version, path.display()),
+        };
+        print_line(&line);
     }
     Ok(EXIT_OK)
 }

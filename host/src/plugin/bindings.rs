@@ -12,8 +12,8 @@ wasmtime::component::bindgen!({
     additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Eq],
 });
 
-pub use exports::tenantctl::plugin::plugin::Guest;
-pub use tenantctl::plugin::types::*;
+pub use self::exports::tenantctl::plugin::plugin::Guest;
+pub use self::tenantctl::plugin::types::*;
 
 impl Action {
     /// The action's name as the CLI spells it.

@@ -142,7 +142,7 @@ fn choose(plugins: Vec<Arc<Plugin>>) -> Vec<Entry> {
             .collect();
         // Stable sort: among equal versions, built-ins come first because they were loaded
         // first, then files in name order.
-        candidates.sort_by(|a, b| version(b).cmp(&version(a)));
+        candidates.sort_by_key(|plugin| std::cmp::Reverse(version(plugin)));
         let winner = candidates[0].clone();
         for (index, plugin) in candidates.into_iter().enumerate() {
             let reason = if index == 0 {

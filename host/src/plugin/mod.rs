@@ -109,6 +109,7 @@ impl Runtime {
             },
             source,
             sha256,
+            bytes: bytes.to_vec(),
             pre,
             engine: self.engine.clone(),
             limits: self.limits.clone(),
@@ -175,6 +176,7 @@ pub struct Plugin {
     info: PluginInfo,
     source: PluginSource,
     sha256: String,
+    bytes: Vec<u8>,
     pre: VendorPluginPre<SandboxState>,
     engine: Engine,
     limits: Limits,
@@ -210,6 +212,11 @@ impl Plugin {
     /// The SHA-256 of its file.
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// The component file itself.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// The limits its instances run under.
