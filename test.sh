@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, the plugins' unit tests, the simulators' tests, and the
-# host's end-to-end tests (real plugins, real HTTP on loopback, the simulators).
+# Runs every test: formatting, the plugins' unit tests, the simulators' tests, the host's
+# end-to-end tests (real plugins, real HTTP on loopback, the simulators), and the Node and
+# Python embedding examples against the same plugin files.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 if command -v rustup >/dev/null; then rustup target add wasm32-wasip2 >/dev/null 2>&1 || true; fi
 cargo fmt --all -- --check
 cargo test --release --workspace
+
+# The embedding examples load the plugin files the tenantctl binary itself uses.
+export TENANTCTL_BIN_DIR="$PWD/target/release"
+for example in examples/node examples/python; do
+    if [ -x "$example/run-tests.sh" ]; then
+        echo "== $example" >&2
+        "$example/run-tests.sh"
+    fi
+done
