@@ -1,4 +1,4 @@
-//! The `tenantctl-simulator` program: starts one or both simulators, prints their
+//! The `tenantctl-simulator` program: starts one or all simulators, prints their
 //! coordinates as shell `export` lines, and serves until told to stop.
 
 use std::io::{Read, Write};
@@ -10,7 +10,7 @@ use clap::{Parser, ValueEnum};
 use crate::util::shell_quote;
 use crate::{
     AcronisConfig, AcronisSim, CommvaultConfig, CommvaultSim, Fault, FaultRule, LoginFailure,
-    RateLimit,
+    RateLimit, VspcConfig, VspcRateLimit, VspcSim,
 };
 
 /// Which simulators to start.
@@ -20,8 +20,18 @@ pub enum Which {
     Acronis,
     /// Only Commvault.
     Commvault,
-    /// Both, each on its own port.
-    Both,
+    /// Only Veeam Service Provider Console.
+    Vspc,
+    /// Every simulator, each on its own port (`both` is accepted too, its name from when
+    /// there were two).
+    #[value(alias = "both")]
+    All,
+}
+
+impl Which {
+    fn includes(self, one: Which) -> bool {
+        self == Which::All || self == one
+    }
 }
 
 /// How the Commvault simulator answers a failed login.
@@ -33,7 +43,8 @@ pub enum LoginFailureArg {
     Http401,
 }
 
-/// Local simulators of the Acronis and Commvault APIs for tenantctl's tests and demos.
+/// Local simulators of the Acronis, Commvault and Veeam Service Provider Console APIs for
+/// tenantctl's tests and demos.
 ///
 /// Prints `export TENANTCTL_...=...` lines on stdout (for `eval`), then serves until
 /// SIGINT/SIGTERM. Control API on each server under `/_sim/`.
@@ -41,7 +52,7 @@ pub enum LoginFailureArg {
 #[command(name = "tenantctl-simulator", version)]
 pub struct Args {
     /// Which vendors to simulate.
-    #[arg(long, value_enum, default_value_t = Which::Both)]
+    #[arg(long, value_enum, default_value_t = Which::All)]
     pub vendor: Which,
     /// Address to listen on.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
@@ -52,6 +63,9 @@ pub struct Args {
     /// Port for Commvault (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub commvault_port: u16,
+    /// Port for Veeam Service Provider Console (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub vspc_port: u16,
     /// Generated tenants per vendor, besides the fixed fixtures.
     #[arg(long, default_value_t = 25)]
     pub tenants: usize,
@@ -65,7 +79,7 @@ pub struct Args {
     #[arg(long)]
     pub exit_on_stdin_close: bool,
     /// Token lifetime in seconds (Acronis: absolute, default 7200; Commvault: inactivity,
-    /// default 1800).
+    /// default 1800; VSPC: absolute, default 3600).
     #[arg(long)]
     pub token_lifetime: Option<u64>,
     /// How Commvault answers a failed login.
@@ -77,6 +91,12 @@ pub struct Args {
     /// Commvault read requests allowed per hour (enables rate limiting).
     #[arg(long)]
     pub commvault_reads_per_hour: Option<u32>,
+    /// VSPC requests allowed per minute (enables its throttling: 429 with `retryAfter`).
+    #[arg(long)]
+    pub vspc_requests_per_minute: Option<u32>,
+    /// Answer VSPC company changes with 202 and a `Location` (queued) instead of 200.
+    #[arg(long)]
+    pub vspc_async_patches: bool,
 }
 
 /// The simulators started by [`start`]; dropping them stops them.
@@ -85,6 +105,8 @@ pub struct Running {
     pub acronis: Option<AcronisSim>,
     /// The Commvault simulator, if started.
     pub commvault: Option<CommvaultSim>,
+    /// The Veeam Service Provider Console simulator, if started.
+    pub vspc: Option<VspcSim>,
 }
 
 impl Running {
@@ -104,6 +126,11 @@ impl Running {
             vars.push(("TENANTCTL_COMMVAULT_USERNAME", sim.username().to_string()));
             vars.push(("TENANTCTL_COMMVAULT_PASSWORD", sim.password().to_string()));
         }
+        if let Some(sim) = &self.vspc {
+            vars.push(("TENANTCTL_VSPC_URL", sim.url()));
+            vars.push(("TENANTCTL_VSPC_USERNAME", sim.username().to_string()));
+            vars.push(("TENANTCTL_VSPC_PASSWORD", sim.password().to_string()));
+        }
         vars.into_iter()
             .map(|(name, value)| format!("export {name}={}", shell_quote(&value)))
             .collect()
@@ -118,7 +145,7 @@ pub fn start(args: &Args) -> Result<Running> {
         args.fault_rate
     );
     let random_faults = random_fault_rules(args.fault_rate);
-    let acronis = if matches!(args.vendor, Which::Acronis | Which::Both) {
+    let acronis = if args.vendor.includes(Which::Acronis) {
         let mut config = AcronisConfig {
             tenants: args.tenants,
             seed: args.seed,
@@ -135,7 +162,7 @@ pub fn start(args: &Args) -> Result<Running> {
     } else {
         None
     };
-    let commvault = if matches!(args.vendor, Which::Commvault | Which::Both) {
+    let commvault = if args.vendor.includes(Which::Commvault) {
         let mut config = CommvaultConfig {
             tenants: args.tenants,
             seed: args.seed,
@@ -162,7 +189,35 @@ pub fn start(args: &Args) -> Result<Running> {
     } else {
         None
     };
-    Ok(Running { acronis, commvault })
+    let vspc = if args.vendor.includes(Which::Vspc) {
+        let mut config = VspcConfig {
+            tenants: args.tenants,
+            seed: args.seed,
+            async_patches: args.vspc_async_patches,
+            ..VspcConfig::default()
+        };
+        if let Some(secs) = args.token_lifetime {
+            config.token_lifetime_secs = secs;
+        }
+        if let Some(requests) = args.vspc_requests_per_minute {
+            config.rate_limit = Some(VspcRateLimit {
+                requests,
+                period: std::time::Duration::from_secs(60),
+            });
+        }
+        let addr = SocketAddr::new(args.bind, args.vspc_port);
+        let sim = VspcSim::start_on(addr, config)
+            .with_context(|| format!("starting the VSPC simulator on {addr}"))?;
+        random_faults.iter().for_each(|r| sim.inject(r.clone()));
+        Some(sim)
+    } else {
+        None
+    };
+    Ok(Running {
+        acronis,
+        commvault,
+        vspc,
+    })
 }
 
 /// Rules answering a fraction `rate` of requests, half with a 500 and half with a reset.
@@ -203,6 +258,15 @@ pub fn run(args: Args) -> Result<()> {
             sim.url(),
             sim.organization_count(),
             sim.base_url()
+        );
+    }
+    if let Some(sim) = &running.vspc {
+        eprintln!(
+            "vspc simulator: {} ({} companies, API {}, control API {}/_sim/)",
+            sim.url(),
+            sim.company_count(),
+            sim.api_url(),
+            sim.url()
         );
     }
     wait_for_stop(args.exit_on_stdin_close)?;
@@ -259,11 +323,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exports_for_both() {
+    fn exports_for_all() {
         let args = Args::parse_from(["tenantctl-simulator", "--tenants", "3"]);
         let running = start(&args).unwrap();
         let lines = running.exports();
-        assert_eq!(lines.len(), 6);
+        assert_eq!(lines.len(), 9);
         assert!(lines[0].starts_with("export TENANTCTL_ACRONIS_URL='http://127.0.0.1:"));
         assert_eq!(
             lines[1],
@@ -280,13 +344,49 @@ mod tests {
             "export TENANTCTL_COMMVAULT_PASSWORD='demo-password'"
         );
         assert_eq!(running.acronis.as_ref().unwrap().tenant_count(), 3 + 10);
+        assert!(lines[6].starts_with("export TENANTCTL_VSPC_URL='http://127.0.0.1:"));
+        assert_eq!(
+            lines[7],
+            "export TENANTCTL_VSPC_USERNAME='vspc\\administrator'"
+        );
+        assert_eq!(lines[8], "export TENANTCTL_VSPC_PASSWORD='demo-password'");
+        assert_eq!(running.vspc.as_ref().unwrap().company_count(), 3 + 6);
+    }
+
+    #[test]
+    fn both_is_still_accepted_and_starts_every_simulator() {
+        let args = Args::parse_from(["tenantctl-simulator", "--vendor", "both", "--tenants", "1"]);
+        assert_eq!(args.vendor, Which::All);
+        let running = start(&args).unwrap();
+        assert!(running.acronis.is_some() && running.commvault.is_some() && running.vspc.is_some());
+        let all = Args::parse_from(["tenantctl-simulator", "--vendor", "all"]);
+        assert_eq!(all.vendor, Which::All);
+    }
+
+    #[test]
+    fn vspc_only_with_its_options() {
+        let args = Args::parse_from([
+            "tenantctl-simulator",
+            "--vendor",
+            "vspc",
+            "--vspc-requests-per-minute",
+            "100",
+            "--vspc-async-patches",
+            "--token-lifetime",
+            "60",
+        ]);
+        let running = start(&args).unwrap();
+        assert!(running.acronis.is_none() && running.commvault.is_none());
+        let lines = running.exports();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("export TENANTCTL_VSPC_URL="));
     }
 
     #[test]
     fn one_vendor_only() {
         let args = Args::parse_from(["tenantctl-simulator", "--vendor", "commvault"]);
         let running = start(&args).unwrap();
-        assert!(running.acronis.is_none());
+        assert!(running.acronis.is_none() && running.vspc.is_none());
         assert_eq!(running.exports().len(), 3);
     }
 

@@ -1,5 +1,6 @@
 //! Local simulators of the vendor APIs tenantctl talks to: Acronis Cyber Protect Cloud
-//! (Account Management API v2) and Commvault (Command Center REST API).
+//! (Account Management API v2), Commvault (Command Center REST API) and Veeam Service
+//! Provider Console (REST API v3).
 //!
 //! Each simulator is an HTTP/1.1 server on loopback that follows `shared/vendor-apis.md`:
 //! same endpoints, shapes, statuses and auth checks, in-memory state seeded with fixed
@@ -17,7 +18,7 @@
 //! assert_eq!(sim.count("PUT", "/api/2/tenants/"), 2);
 //! ```
 //!
-//! The `tenantctl-simulator` program runs both for demos and for tests in other languages,
+//! The `tenantctl-simulator` program runs them all for demos and for tests in other languages,
 //! with a small control API under `/_sim/` (see the crate's README).
 
 mod acronis;
@@ -27,6 +28,7 @@ mod fault;
 mod record;
 mod server;
 mod util;
+mod vspc;
 
 pub use acronis::{AcronisConfig, AcronisFixtures, AcronisSim, AcronisTenant, TenantKind};
 pub use commvault::{
@@ -35,3 +37,4 @@ pub use commvault::{
 };
 pub use fault::{Fault, FaultRule};
 pub use record::RecordedRequest;
+pub use vspc::{VspcCompany, VspcConfig, VspcFixtures, VspcRateLimit, VspcSim, VspcStatus};

@@ -18,7 +18,7 @@ async fn prints_exports_serves_and_exits_when_stdin_closes() {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let mut vars = std::collections::HashMap::new();
-    for _ in 0..6 {
+    for _ in 0..9 {
         let line = lines.next().unwrap().unwrap();
         let rest = line.strip_prefix("export ").unwrap();
         let (name, value) = rest.split_once('=').unwrap();
@@ -28,6 +28,11 @@ async fn prints_exports_serves_and_exits_when_stdin_closes() {
     assert_eq!(vars["TENANTCTL_ACRONIS_CLIENT_SECRET"], "demo-secret");
     assert_eq!(vars["TENANTCTL_COMMVAULT_USERNAME"], "admin");
     assert_eq!(vars["TENANTCTL_COMMVAULT_PASSWORD"], "demo-password");
+    assert_eq!(vars["TENANTCTL_VSPC_USERNAME"], "vspc\\administrator");
+    assert_eq!(vars["TENANTCTL_VSPC_PASSWORD"], "demo-password");
+    let companies =
+        send(client().get(format!("{}/_sim/tenants", vars["TENANTCTL_VSPC_URL"]))).await;
+    assert_eq!(companies.json["companies"].as_array().unwrap().len(), 5 + 6);
 
     let probe = send(client().get(format!("{}/", vars["TENANTCTL_COMMVAULT_URL"]))).await;
     assert_eq!(probe.status, 200);

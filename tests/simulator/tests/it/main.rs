@@ -5,6 +5,7 @@ mod cli;
 mod commvault;
 mod control;
 mod faults;
+mod vspc;
 
 use std::time::Duration;
 
