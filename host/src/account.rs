@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::http::{HttpClient, Origin, SendError};
+use crate::http::{Origin, SendError, Transport};
 use crate::plugin::bindings::{
     ActionRequest, ActionStep, ConfigValue, Context, Effect, Failure, HttpResponse, Intent,
     LoginStep, Outcome, Outgoing, Session, TenantSelector,
@@ -55,9 +55,12 @@ pub struct Account {
     base_url: String,
     origin: Origin,
     config: Vec<ConfigValue>,
-    http: HttpClient,
+    transport: Arc<dyn Transport>,
+    clock: Arc<dyn Fn() -> u32 + Send + Sync>,
     redactor: Redactor,
     session: tokio::sync::Mutex<SessionSlot>,
+    /// Every session token obtained, so recordings can hide them all.
+    issued_tokens: std::sync::Mutex<Vec<String>>,
     stats: Stats,
 }
 
@@ -74,7 +77,7 @@ impl Account {
         plugin: Arc<Plugin>,
         base_url: &str,
         config: Vec<(String, String)>,
-        http: HttpClient,
+        transport: impl Transport + 'static,
     ) -> Result<Self, String> {
         let origin = Origin::of(base_url)?;
         let mut redactor = Redactor::default();
@@ -96,11 +99,42 @@ impl Account {
                 .into_iter()
                 .map(|(name, value)| ConfigValue { name, value })
                 .collect(),
-            http,
+            transport: Arc::new(transport),
+            clock: Arc::new(unix_now),
             redactor,
             session: Default::default(),
+            issued_tokens: Default::default(),
             stats: Stats::default(),
         })
+    }
+
+    /// Uses `clock` instead of the system clock for the time passed to the plugin and for
+    /// session expiry (replays run at the recorded time).
+    pub fn with_clock(mut self, clock: impl Fn() -> u32 + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The base URL, as configured.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The configuration values, by field name.
+    pub fn config(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.config
+            .iter()
+            .map(|c| (c.name.as_str(), c.value.as_str()))
+    }
+
+    /// A redactor that hides this account's secret configuration values and every session
+    /// token it has obtained.
+    pub fn redactor(&self) -> Redactor {
+        let mut redactor = self.redactor.clone();
+        for token in self.issued_tokens.lock().expect("token list lock").iter() {
+            redactor.add(token);
+        }
+        redactor
     }
 
     /// The plugin serving this account.
@@ -121,7 +155,7 @@ impl Account {
         Context {
             base_url: self.base_url.clone(),
             config: self.config.clone(),
-            now: unix_now(),
+            now: (self.clock)(),
         }
     }
 
@@ -291,12 +325,33 @@ impl Account {
         Ok(())
     }
 
+    /// The request's URL, if it is in the configured origin.
+    fn checked_url(
+        &self,
+        request: &crate::plugin::bindings::HttpRequest,
+    ) -> Result<url::Url, SendError> {
+        let url = url::Url::parse(&request.url).map_err(|err| {
+            SendError::Refused(format!(
+                "asked for an invalid URL {:?}: {err}",
+                self.redactor.redact(&request.url)
+            ))
+        })?;
+        if !self.origin.allows(&url) {
+            return Err(SendError::Refused(format!(
+                "asked to send a request to {}, outside the configured origin {}; refused",
+                url.origin().ascii_serialization(),
+                self.origin
+            )));
+        }
+        Ok(url)
+    }
+
     fn send_error(&self, err: SendError) -> ResultError {
         match err {
             SendError::Timeout(message) => ResultError::new(ErrorKind::Timeout, message),
             SendError::Transport { message, .. } => ResultError::new(ErrorKind::Transport, message),
             SendError::Refused(message) => {
-                ResultError::new(ErrorKind::Plugin, format!("{}: {message}", self.plugin))
+                ResultError::new(ErrorKind::Plugin, format!("{} {message}", self.plugin))
             }
         }
     }
@@ -310,7 +365,10 @@ impl Account {
         let request = &outgoing.request;
         let method = method_name(request.method);
         let url = self.redactor.redact(&request.url);
-        let sent = self.http.send(&self.origin, request).await;
+        let sent = match self.checked_url(request) {
+            Ok(checked) => self.transport.send(&checked, request).await,
+            Err(refused) => Err(refused),
+        };
         match &sent {
             Ok(delivered) => {
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -341,7 +399,7 @@ impl Account {
             let refused = renew_after == Some(*generation);
             let expiring = session
                 .expires_at
-                .is_some_and(|at| at <= unix_now().saturating_add(RENEW_MARGIN_SECS));
+                .is_some_and(|at| at <= (self.clock)().saturating_add(RENEW_MARGIN_SECS));
             if !refused && !expiring {
                 return Ok((session.clone(), *generation));
             }
@@ -373,7 +431,13 @@ impl Account {
         let mut step = instance.begin_login(&ctx).await;
         for steps in 1.. {
             let outgoing = match step.map_err(|err| plugin_error(&err))? {
-                LoginStep::Done(session) => return Ok(session),
+                LoginStep::Done(session) => {
+                    self.issued_tokens
+                        .lock()
+                        .expect("token list lock")
+                        .push(session.token.clone());
+                    return Ok(session);
+                }
                 LoginStep::Failed(failure) => {
                     let mut error = ResultError::from(&failure);
                     error.message = format!(

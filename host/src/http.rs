@@ -40,7 +40,8 @@ impl Default for HttpSettings {
 }
 
 /// Why a request got no usable response.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum SendError {
     /// The request timed out, on the last attempt.
     #[error("{0}")]
@@ -65,6 +66,40 @@ pub struct Delivered {
     pub response: HttpResponse,
     /// Attempts made, 1 when the first one was answered.
     pub attempts: u32,
+}
+
+/// A boxed future, as [`Transport`] returns.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// What carries an account's requests: [`HttpClient`] for real, or a recorder or replayer
+/// of transcripts (see [`crate::transcript`]).
+pub trait Transport: Send + Sync {
+    /// Sends `request` to `url`, which the account has already checked against its origin.
+    fn send<'a>(
+        &'a self,
+        url: &'a Url,
+        request: &'a HttpRequest,
+    ) -> BoxFuture<'a, Result<Delivered, SendError>>;
+}
+
+impl Transport for HttpClient {
+    fn send<'a>(
+        &'a self,
+        url: &'a Url,
+        request: &'a HttpRequest,
+    ) -> BoxFuture<'a, Result<Delivered, SendError>> {
+        Box::pin(HttpClient::send(self, url, request))
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
+    fn send<'a>(
+        &'a self,
+        url: &'a Url,
+        request: &'a HttpRequest,
+    ) -> BoxFuture<'a, Result<Delivered, SendError>> {
+        (**self).send(url, request)
+    }
 }
 
 /// The scheme, host and port every request of a vendor account must go to.
@@ -127,26 +162,11 @@ impl HttpClient {
         &self.settings
     }
 
-    /// Sends `request` if it targets `origin`, retrying as its effect allows: reads and
-    /// idempotent writes on 408, 429, 500, 502, 503, 504, timeouts and connection errors;
-    /// other writes only when the connection was never made.
-    pub async fn send(
-        &self,
-        origin: &Origin,
-        request: &HttpRequest,
-    ) -> Result<Delivered, SendError> {
-        let url = Url::parse(&request.url).map_err(|err| {
-            SendError::Refused(format!(
-                "the plugin asked for an invalid URL {:?}: {err}",
-                request.url
-            ))
-        })?;
-        if !origin.allows(&url) {
-            return Err(SendError::Refused(format!(
-                "the plugin asked to send a request to {}, outside the configured origin {origin}; refused",
-                url.origin().ascii_serialization()
-            )));
-        }
+    /// Sends `request` to `url`, retrying as its effect allows: reads and idempotent
+    /// writes on 408, 429, 500, 502, 503, 504, timeouts and connection errors; other writes
+    /// only when the connection was never made.
+    pub async fn send(&self, url: &Url, request: &HttpRequest) -> Result<Delivered, SendError> {
+        let url = url.clone();
         let repeatable = request.effect != Effect::Write;
         let mut attempt = 0;
         loop {

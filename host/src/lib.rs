@@ -22,6 +22,8 @@ pub mod http;
 pub mod plugin;
 pub mod redact;
 pub mod report;
+pub mod template;
+pub mod transcript;
 
 pub use account::{Account, RunOptions};
 pub use plugin::bindings::{Action, ActionRequest, TenantSelector};

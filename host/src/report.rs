@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::plugin::bindings::{Failure, RateLimit};
 
 /// How an operation on a tenant ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// A request that changed the tenant succeeded.
@@ -30,7 +30,7 @@ impl Status {
 }
 
 /// What kind of failure, for automation to branch on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// Credentials refused, session refused twice, or no right to the tenant.
@@ -58,7 +58,7 @@ pub enum ErrorKind {
 }
 
 /// Why a tenant failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultError {
     /// The kind of failure.
     pub kind: ErrorKind,
@@ -122,7 +122,7 @@ impl From<&Failure> for ResultError {
 }
 
 /// A request a dry run would have sent, with secrets redacted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedRequest {
     /// `GET`, `POST`, `PUT`, ...
     pub method: String,
@@ -135,7 +135,7 @@ pub struct PlannedRequest {
 }
 
 /// The result for one tenant: one JSON line with `--output json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantResult {
     /// The vendor id, e.g. `acronis`.
     pub vendor: String,
@@ -158,7 +158,7 @@ pub struct TenantResult {
     /// Why it failed, or `null`.
     pub error: Option<ResultError>,
     /// In a dry run that would change the tenant, the request that would have done it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_request: Option<PlannedRequest>,
     /// Facts the operator should know about the action's effect.
     pub notes: Vec<String>,

@@ -211,7 +211,7 @@ pub mod __private {
             pub_export_macro: true,
             export_macro_name: "__export_vendor_plugin",
             default_bindings_module: "tenantctl_plugin_sdk::__private::bindings",
-            additional_derives: [PartialEq, Eq],
+            additional_derives: [PartialEq, Eq, serde::Serialize, serde::Deserialize],
         });
     }
     pub use bindings::exports::tenantctl::plugin::plugin::Guest;

@@ -1,9 +1,13 @@
 //! `tenantctl status|disable|enable|offboard`: one action on one tenant.
 
 use super::{Cli, EXIT_FAILED, EXIT_OK, Output, TargetArgs, UsageError, load_catalog, print_line};
+use std::sync::Arc;
+
+use crate::account::unix_now;
 use crate::credentials;
 use crate::http::{HttpClient, HttpSettings};
 use crate::plugin::bindings::{Action, ActionRequest, TenantSelector};
+use crate::transcript::Recorder;
 use crate::{Account, RunOptions};
 
 /// Runs `action` on the tenant `args` names, prints its result and returns the exit code.
@@ -54,8 +58,17 @@ pub async fn run(cli: &Cli, action: Action, args: &TargetArgs) -> Result<u8, Usa
         timeout: std::time::Duration::from_secs(args.timeout),
         ..HttpSettings::default()
     })?;
-    let account = Account::new(plugin.clone(), &url, config, http)
-        .map_err(|err| UsageError(format!("--url: {err}")))?;
+    let recorder = args
+        .record
+        .as_ref()
+        .map(|_| Arc::new(Recorder::new(http.clone())));
+    let now = unix_now();
+    let account = match &recorder {
+        Some(recorder) => Account::new(plugin.clone(), &url, config, recorder.clone())
+            .map(|account| account.with_clock(move || now)),
+        None => Account::new(plugin.clone(), &url, config, http),
+    }
+    .map_err(|err| UsageError(format!("--url: {err}")))?;
 
     let request = ActionRequest {
         action,
@@ -66,6 +79,23 @@ pub async fn run(cli: &Cli, action: Action, args: &TargetArgs) -> Result<u8, Usa
         expect_name: args.expect_name.clone(),
     };
     let result = account.run(&request, &options).await;
+    if let (Some(recorder), Some(path)) = (&recorder, &args.record) {
+        let mut transcript = recorder.transcript(&account, &request, &options, now, &result);
+        transcript.description = format!(
+            "{} {} {}: {}",
+            args.vendor,
+            action.name(),
+            args.tenant_name
+                .as_deref()
+                .or(args.tenant.as_deref())
+                .unwrap_or_default(),
+            result.to_text_line()
+        );
+        let json = serde_json::to_string_pretty(&transcript).expect("a transcript serializes");
+        std::fs::write(path, json + "\n").map_err(|err| {
+            UsageError(format!("writing the transcript {}: {err}", path.display()))
+        })?;
+    }
     match cli.output {
         Output::Json => print_line(&result.to_json_line()),
         Output::Text => {

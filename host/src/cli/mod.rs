@@ -84,6 +84,10 @@ pub struct TargetArgs {
     /// Seconds allowed for each HTTP request.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
+    /// Write a transcript of this run (every request, answer and the result, secrets
+    /// redacted) to FILE, for `tenantctl plugins test`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// `tenantctl plugins ...`
@@ -95,6 +99,24 @@ pub enum PluginsCommand {
     Inspect {
         /// A vendor name (the plugin chosen for it) or the path of a plugin file.
         name_or_file: String,
+    },
+    /// Create a new plugin crate (with the SDK and a complete example plugin) that builds
+    /// on its own.
+    New {
+        /// The vendor id: lower-case letters, digits and '-'.
+        name: String,
+        /// Where to create it. Default: ./tenantctl-plugin-NAME.
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
+    },
+    /// Replay recorded transcripts against a plugin, without a network: it must make the
+    /// same requests and reach the same results. Prints one line per transcript.
+    Test {
+        /// A vendor name (the plugin chosen for it) or the path of a plugin file.
+        name_or_file: String,
+        /// Directory of transcript files (*.json), as written by `--record`.
+        #[arg(long, value_name = "DIR")]
+        transcripts: PathBuf,
     },
     /// Write the plugin file used for each vendor into DIR as VENDOR.wasm, for loading in
     /// another runtime (Node with jco, Python with wasmtime-py, your own host).
@@ -159,6 +181,13 @@ pub fn run(cli: Cli) -> Result<u8, UsageError> {
                 plugins::inspect(&cli, name_or_file).await
             }
             Command::Plugins(PluginsCommand::Export { dir }) => plugins::export(&cli, dir).await,
+            Command::Plugins(PluginsCommand::New { name, path }) => {
+                plugins::new(name, path.as_deref())
+            }
+            Command::Plugins(PluginsCommand::Test {
+                name_or_file,
+                transcripts,
+            }) => plugins::test(&cli, name_or_file, transcripts).await,
         }
     })
 }

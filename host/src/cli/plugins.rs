@@ -1,12 +1,14 @@
 //! `tenantctl plugins list` and `tenantctl plugins inspect`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{Cli, EXIT_OK, Output, UsageError, is_file, load_catalog, print_line};
+use super::{Cli, EXIT_FAILED, EXIT_OK, Output, UsageError, is_file, load_catalog, print_line};
 use crate::credentials::env_var;
 use crate::plugin::{Plugin, PluginSource};
+use crate::transcript::{self, Transcript};
 
 /// Lists every plugin found, the one chosen per vendor, and why.
 pub async fn list(cli: &Cli) -> Result<u8, UsageError> {
@@ -64,22 +66,7 @@ pub async fn list(cli: &Cli) -> Result<u8, UsageError> {
 
 /// Describes one plugin: the one chosen for a vendor, or a file.
 pub async fn inspect(cli: &Cli, name_or_file: &str) -> Result<u8, UsageError> {
-    let (runtime, catalog) = load_catalog(cli).await?;
-    let plugin = if is_file(name_or_file) {
-        let bytes = std::fs::read(name_or_file)
-            .map_err(|err| UsageError(format!("reading {name_or_file}: {err}")))?;
-        runtime
-            .load(&bytes, PluginSource::File(PathBuf::from(name_or_file)))
-            .await
-            .map_err(|err| UsageError(format!("{name_or_file} is not a usable plugin: {err:#}")))?
-    } else {
-        catalog.get(name_or_file).cloned().ok_or_else(|| {
-            UsageError(format!(
-                "{name_or_file:?} is neither a plugin file nor a vendor; vendors: {}",
-                catalog.vendors().join(", ")
-            ))
-        })?
-    };
+    let plugin = resolve(cli, name_or_file).await?;
     match cli.output {
         Output::Json => print_line(&describe_json(&plugin).to_string()),
         Output::Text => {
@@ -89,6 +76,94 @@ pub async fn inspect(cli: &Cli, name_or_file: &str) -> Result<u8, UsageError> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// The plugin a vendor name or a file path names.
+async fn resolve(cli: &Cli, name_or_file: &str) -> Result<Arc<Plugin>, UsageError> {
+    let (runtime, catalog) = load_catalog(cli).await?;
+    if is_file(name_or_file) {
+        let bytes = std::fs::read(name_or_file)
+            .map_err(|err| UsageError(format!("reading {name_or_file}: {err}")))?;
+        return runtime
+            .load(&bytes, PluginSource::File(PathBuf::from(name_or_file)))
+            .await
+            .map_err(|err| UsageError(format!("{name_or_file} is not a usable plugin: {err:#}")));
+    }
+    catalog.get(name_or_file).cloned().ok_or_else(|| {
+        UsageError(format!(
+            "{name_or_file:?} is neither a plugin file nor a vendor; vendors: {}",
+            catalog.vendors().join(", ")
+        ))
+    })
+}
+
+/// Creates a plugin crate for vendor `name`.
+pub fn new(name: &str, path: Option<&Path>) -> Result<u8, UsageError> {
+    let dir = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(format!("tenantctl-plugin-{name}")));
+    crate::template::write(&dir, name)?;
+    eprintln!(
+        "created {}: `cargo test` runs its tests, `cargo build --profile plugin --target wasm32-wasip2` builds the plugin file (see its README.md)",
+        dir.display()
+    );
+    Ok(EXIT_OK)
+}
+
+/// Replays every transcript in `dir` against the plugin; exit 1 if any differs.
+pub async fn test(cli: &Cli, name_or_file: &str, dir: &Path) -> Result<u8, UsageError> {
+    let plugin = resolve(cli, name_or_file).await?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|err| {
+            UsageError(format!(
+                "reading the transcript directory {}: {err}",
+                dir.display()
+            ))
+        })?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(UsageError(format!(
+            "no transcripts (*.json) in {}",
+            dir.display()
+        )));
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for file in &files {
+        let problems = match std::fs::read_to_string(file)
+            .map_err(|err| err.to_string())
+            .and_then(|text| {
+                serde_json::from_str::<Transcript>(&text).map_err(|err| err.to_string())
+            }) {
+            Ok(transcript) => transcript::replay(plugin.clone(), &transcript).await,
+            Err(err) => vec![format!("not a readable transcript: {err}")],
+        };
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        if problems.is_empty() {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+        match cli.output {
+            Output::Json => print_line(
+                &json!({"transcript": name, "passed": problems.is_empty(), "problems": problems})
+                    .to_string(),
+            ),
+            Output::Text if problems.is_empty() => print_line(&format!("ok      {name}")),
+            Output::Text => {
+                print_line(&format!("FAILED  {name}"));
+                for problem in &problems {
+                    print_line(&format!("        {problem}"));
+                }
+            }
+        }
+    }
+    if cli.output == Output::Text {
+        print_line(&format!("{passed} passed, {failed} failed"));
+    }
+    Ok(if failed == 0 { EXIT_OK } else { EXIT_FAILED })
 }
 
 /// Writes the plugin chosen for each vendor into `dir` as `VENDOR.wasm`.

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Re-records the Acronis and Commvault transcript suites (guest/*/transcripts/*.json)
+# against the simulators, with faults injected through their control API. Run it after a
+# plugin's behaviour changes on purpose; `tenantctl plugins test` replays the suites.
+#
+#   guest/record-transcripts.sh            (builds with cargo first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet -p tenantctl
+cargo build --release --quiet -p tenantctl-simulator
+bin=$PWD/target/release
+exports=$(mktemp)
+"$bin/tenantctl-simulator" --tenants 5 >"$exports" 2>/dev/null &
+sim=$!
+trap 'kill $sim 2>/dev/null || true; rm -f "$exports"' EXIT
+for _ in $(seq 100); do grep -q COMMVAULT_PASSWORD "$exports" 2>/dev/null && break; sleep 0.1; done
+# shellcheck disable=SC1090
+source "$exports"
+export TENANTCTL_CACHE_DIR="$PWD/target/tenantctl-cache"
+acronis_root=${TENANTCTL_ACRONIS_URL}
+commvault_root=${TENANTCTL_COMMVAULT_URL%/commandcenter/api}
+
+fixture() { curl -fsS "$1/_sim/fixtures" | python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$2"; }
+fault() { curl -fsS -X POST "$1/_sim/faults" -d "$2" >/dev/null; }
+clear_faults() { curl -fsS -X DELETE "$1/_sim/faults" >/dev/null; }
+
+# record VENDOR NAME [tenantctl arguments...]: one transcript, whatever the exit code.
+record() {
+    local vendor=$1 name=$2; shift 2
+    "$bin/tenantctl" "$@" --vendor "$vendor" --record "guest/$vendor/transcripts/$name.json" >/dev/null 2>&1 || true
+    clear_faults "$([ "$vendor" = acronis ] && echo "$acronis_root" || echo "$commvault_root")"
+    echo "recorded guest/$vendor/transcripts/$name.json" >&2
+}
+
+rm -f guest/acronis/transcripts/*.json guest/commvault/transcripts/*.json
+
+# --- Acronis
+root=$(fixture "$acronis_root" root_id)
+acme=$(fixture "$acronis_root" acme_corp_id)
+foreign=$(fixture "$acronis_root" foreign_id)
+record acronis status-by-name status --tenant-name "Acme Corp"
+record acronis disable-dry-run disable --tenant-name "Acme Corp" --dry-run
+record acronis disable-by-name disable --tenant-name "Acme Corp"
+record acronis disable-already-disabled disable --tenant "$acme"
+record acronis enable-by-id enable --tenant "$acme"
+record acronis expect-name-mismatch disable --tenant "$acme" --expect-name "Acme Corporation"
+record acronis not-found-by-name disable --tenant-name "No Such Tenant"
+record acronis not-found-by-id disable --tenant 3f1c2d9e-0000-4000-8000-000000000000
+record acronis ambiguous-name disable --tenant-name "Twin Co"
+record acronis invalid-id status --tenant "../etc"
+record acronis forbidden-tenant disable --tenant "$foreign"
+record acronis own-tenant-refused disable --tenant "$root"
+TENANTCTL_ACRONIS_CLIENT_SECRET=wrong record acronis wrong-credentials status --tenant "$acme"
+fault "$acronis_root" '{"method": "PUT", "fault": {"kind": "concurrent_change"}}'
+record acronis conflict-then-success disable --tenant "$acme"
+record acronis enable-again enable --tenant "$acme"
+fault "$acronis_root" '{"method": "PUT", "times": null, "fault": {"kind": "concurrent_change"}}'
+record acronis conflict-exhausted disable --tenant "$acme"
+fault "$acronis_root" '{"method": "GET", "path": "/api/2/tenants/", "fault": {"kind": "expire_tokens"}}'
+record acronis session-expired-renewed status --tenant "$acme"
+fault "$acronis_root" '{"method": "GET", "path": "/api/2/tenants/", "times": null, "fault": {"kind": "non_json", "status": 502}}'
+record acronis server-error-html status --tenant "$acme"
+fault "$acronis_root" '{"method": "PUT", "times": null, "fault": {"kind": "status", "status": 429, "headers": {"Retry-After": "3600"}}}'
+record acronis rate-limited disable --tenant "$acme"
+fault "$acronis_root" '{"method": "GET", "path": "/api/2/tenants/", "times": null, "fault": {"kind": "delay", "ms": 1500}}'
+record acronis timeout status --tenant "$acme" --timeout 1
+
+# --- Commvault
+acme=$(fixture "$commvault_root" acme_corp_id)
+halfway=$(fixture "$commvault_root" halfway_id)
+dormant=$(fixture "$commvault_root" dormant_id)
+record commvault status-by-name status --tenant-name "ACME CORP"
+record commvault status-partly-deactivated status --tenant "$halfway"
+record commvault disable-dry-run disable --tenant-name "acme corp" --dry-run
+record commvault disable-by-name disable --tenant-name "acme corp"
+record commvault disable-already-deactivated disable --tenant "$acme"
+record commvault disable-completes-partial disable --tenant "$halfway"
+record commvault enable-deactivated enable --tenant "$dormant"
+record commvault offboard-dry-run offboard --tenant "$acme" --dry-run
+record commvault offboard offboard --tenant "$acme" --yes
+record commvault not-found-by-id status --tenant 999999
+record commvault not-found-by-name disable --tenant-name "No Such Company"
+record commvault ambiguous-name disable --tenant-name "twin co"
+record commvault invalid-id status --tenant 12abc
+TENANTCTL_COMMVAULT_PASSWORD=wrong record commvault login-refused status --tenant "$acme"
+fault "$commvault_root" '{"path": "/action/activate", "fault": {"kind": "http200_error", "code": 7, "message": "Company is locked"}}'
+record commvault activate-error-in-http-200 enable --tenant "$halfway"
+fault "$commvault_root" '{"path": "/tenant/offboard", "fault": {"kind": "http200_error", "code": 2, "message": "Failed to offboard tenant"}}'
+record commvault offboard-error-in-http-200 offboard --tenant "$acme" --yes
+fault "$commvault_root" '{"method": "GET", "path": "/organization/", "fault": {"kind": "expire_tokens"}}'
+record commvault session-expired-renewed status --tenant "$acme"
+fault "$commvault_root" '{"path": "/action/activate", "times": null, "fault": {"kind": "status", "status": 429, "headers": {"Retry-After": "3600", "X-RateLimit-Limit": "100", "X-RateLimit-Period": "3600"}}}'
+record commvault rate-limited enable --tenant "$halfway"
+fault "$commvault_root" '{"method": "GET", "path": "/organization/", "times": null, "fault": {"kind": "non_json", "status": 503}}'
+record commvault server-error-html status --tenant "$acme"
