@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-records the Acronis and Commvault transcript suites (guest/*/transcripts/*.json)
+# Re-records the Acronis, Commvault and VSPC transcript suites (guest/*/transcripts/*.json)
 # against the simulators, with faults injected through their control API. Run it after a
 # plugin's behaviour changes on purpose; `tenantctl plugins test` replays the suites.
 #
@@ -8,17 +8,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p tenantctl
 cargo build --release --quiet -p tenantctl-simulator
+# VSPC is a drop-in plugin: record it through a plugin directory, as operators run it.
+cargo build --quiet --profile plugin --target wasm32-wasip2 -p tenantctl-plugin-vspc
+plugins=$(mktemp -d)
+cp target/wasm32-wasip2/plugin/tenantctl_plugin_vspc.wasm "$plugins/"
+export TENANTCTL_PLUGIN_DIR=$plugins
 bin=$PWD/target/release
 exports=$(mktemp)
 "$bin/tenantctl-simulator" --tenants 5 >"$exports" 2>/dev/null &
 sim=$!
-trap 'kill $sim 2>/dev/null || true; rm -f "$exports"' EXIT
+trap 'kill $sim 2>/dev/null || true; rm -rf "$exports" "$plugins"' EXIT
 for _ in $(seq 100); do grep -q COMMVAULT_PASSWORD "$exports" 2>/dev/null && break; sleep 0.1; done
 # shellcheck disable=SC1090
 source "$exports"
 export TENANTCTL_CACHE_DIR="$PWD/target/tenantctl-cache"
 acronis_root=${TENANTCTL_ACRONIS_URL}
 commvault_root=${TENANTCTL_COMMVAULT_URL%/commandcenter/api}
+vspc_root=${TENANTCTL_VSPC_URL}
 
 fixture() { curl -fsS "$1/_sim/fixtures" | python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$2"; }
 fault() { curl -fsS -X POST "$1/_sim/faults" -d "$2" >/dev/null; }
@@ -28,11 +34,15 @@ clear_faults() { curl -fsS -X DELETE "$1/_sim/faults" >/dev/null; }
 record() {
     local vendor=$1 name=$2; shift 2
     "$bin/tenantctl" "$@" --vendor "$vendor" --record "guest/$vendor/transcripts/$name.json" >/dev/null 2>&1 || true
-    clear_faults "$([ "$vendor" = acronis ] && echo "$acronis_root" || echo "$commvault_root")"
+    case $vendor in
+        acronis) clear_faults "$acronis_root" ;;
+        commvault) clear_faults "$commvault_root" ;;
+        vspc) clear_faults "$vspc_root" ;;
+    esac
     echo "recorded guest/$vendor/transcripts/$name.json" >&2
 }
 
-rm -f guest/acronis/transcripts/*.json guest/commvault/transcripts/*.json
+rm -f guest/acronis/transcripts/*.json guest/commvault/transcripts/*.json guest/vspc/transcripts/*.json
 
 # --- Acronis
 root=$(fixture "$acronis_root" root_id)
@@ -93,3 +103,27 @@ fault "$commvault_root" '{"path": "/action/activate", "times": null, "fault": {"
 record commvault rate-limited enable --tenant "$halfway"
 fault "$commvault_root" '{"method": "GET", "path": "/organization/", "times": null, "fault": {"kind": "non_json", "status": 503}}'
 record commvault server-error-html status --tenant "$acme"
+
+# --- Veeam Service Provider Console
+acme=$(fixture "$vspc_root" acme_corp_uid)
+dormant=$(fixture "$vspc_root" dormant_uid)
+lapsed=$(fixture "$vspc_root" lapsed_uid)
+record vspc status-by-name status --tenant-name "acme corp"
+record vspc disable-dry-run disable --tenant-name "Acme Corp" --dry-run
+record vspc disable-by-name disable --tenant-name "Acme Corp"
+record vspc disable-already-disabled disable --tenant "$acme"
+record vspc enable-by-id enable --tenant "$dormant"
+record vspc expired-company-refused disable --tenant "$lapsed"
+record vspc not-found-by-name disable --tenant-name "No Such Company"
+record vspc not-found-by-id status --tenant 3f1c2d9e-0000-4000-8000-000000000000
+record vspc ambiguous-name disable --tenant-name "twin co"
+record vspc invalid-id status --tenant "not-a-uuid"
+TENANTCTL_VSPC_PASSWORD=wrong record vspc login-refused status --tenant "$acme"
+fault "$vspc_root" '{"method": "GET", "path": "/companies/", "fault": {"kind": "expire_tokens"}}'
+record vspc session-expired-renewed status --tenant "$acme"
+fault "$vspc_root" '{"method": "PATCH", "times": null, "fault": {"kind": "status", "status": 429, "headers": {"Retry-After": "3600"}}}'
+record vspc rate-limited enable --tenant "$acme"
+fault "$vspc_root" '{"method": "GET", "path": "/companies/", "times": null, "fault": {"kind": "status", "status": 520}}'
+record vspc server-error status --tenant "$acme"
+fault "$vspc_root" '{"method": "GET", "path": "/companies/", "times": null, "fault": {"kind": "non_json", "status": 502}}'
+record vspc proxy-error-html status --tenant "$acme"

@@ -20,12 +20,20 @@ fn workspace() -> PathBuf {
 #[test]
 fn the_shipped_transcript_suites_replay_cleanly() {
     let home = tempfile::tempdir().unwrap();
-    for vendor in ["acronis", "commvault"] {
+    let vspc = build_plugin("tenantctl-plugin-vspc");
+    let suites = [
+        ("acronis", PathBuf::from("acronis")),
+        ("commvault", PathBuf::from("commvault")),
+        ("vspc", vspc),
+    ];
+    for (vendor, plugin) in suites {
         let suite = workspace().join("guest").join(vendor).join("transcripts");
         let count = std::fs::read_dir(&suite).unwrap().count();
         assert!(count >= 15, "{vendor} ships {count} transcripts");
         tenantctl(home.path())
-            .args(["plugins", "test", vendor, "--transcripts"])
+            .args(["plugins", "test"])
+            .arg(&plugin)
+            .arg("--transcripts")
             .arg(&suite)
             .assert()
             .code(0)
