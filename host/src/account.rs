@@ -27,6 +27,16 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Fail, before any write, unless the tenant's name is exactly this.
     pub expect_name: Option<String>,
+    /// Told about every write before it is sent and after it is answered (the audit log).
+    pub observer: Option<Arc<dyn WriteObserver>>,
+}
+
+/// Sees every request that changes a tenant: just before it is sent, and its answer.
+pub trait WriteObserver: Send + Sync + std::fmt::Debug {
+    /// Before the write is sent; an error fails the operation and nothing is sent.
+    fn before_write(&self, intent: &Intent, method: &str, url: &str) -> Result<(), String>;
+    /// After it: the HTTP status, or `None` when no answer came.
+    fn after_write(&self, status: Option<u16>);
 }
 
 /// Counters for one account, for summaries and tests.
@@ -268,7 +278,29 @@ impl Account {
                     return Attempt::Finished;
                 }
             }
-            let response = match self.exchange(&outgoing).await {
+            let observer = options
+                .observer
+                .as_ref()
+                .filter(|_| outgoing.intent.is_some());
+            if let (Some(observer), Some(intent)) = (observer, &outgoing.intent) {
+                let method = method_name(outgoing.request.method);
+                let url = self.redactor.redact(&outgoing.request.url);
+                if let Err(message) = observer.before_write(intent, method, &url) {
+                    let error = ResultError::new(
+                        ErrorKind::Transport,
+                        format!(
+                            "the audit log could not be written, so nothing was sent: {message}"
+                        ),
+                    );
+                    *result = fail(result.clone(), error);
+                    return Attempt::Finished;
+                }
+            }
+            let sent = self.exchange(&outgoing).await;
+            if let Some(observer) = observer {
+                observer.after_write(sent.as_ref().ok().map(|response| response.status));
+            }
+            let response = match sent {
                 Ok(response) => response,
                 Err(SendError::Transport {
                     message,
@@ -487,6 +519,7 @@ impl Account {
             enabled_before: None,
             enabled_after: None,
             error: None,
+            row: None,
             planned_request: None,
             notes: Vec::new(),
         }

@@ -17,6 +17,12 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     xdg("XDG_CACHE_HOME", ".cache").map(|dir| dir.join("tenantctl"))
 }
 
+/// Where tenantctl keeps state (the audit journal): `$XDG_STATE_HOME/tenantctl`, else
+/// `~/.local/state/tenantctl`.
+pub fn state_dir() -> Option<PathBuf> {
+    xdg("XDG_STATE_HOME", ".local/state").map(|dir| dir.join("tenantctl"))
+}
+
 fn xdg(var: &str, fallback_under_home: &str) -> Option<PathBuf> {
     match std::env::var_os(var).filter(|d| !d.is_empty()) {
         Some(dir) => Some(PathBuf::from(dir)),

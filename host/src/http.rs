@@ -1,6 +1,7 @@
 //! Sending the requests plugins ask for: only to the configured origin, with a timeout per
 //! request and retries for requests that are safe to repeat.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rand::Rng as _;
@@ -136,6 +137,7 @@ impl std::fmt::Display for Origin {
 pub struct HttpClient {
     client: reqwest::Client,
     settings: HttpSettings,
+    limiter: Option<Arc<governor::DefaultDirectRateLimiter>>,
 }
 
 impl HttpClient {
@@ -154,7 +156,22 @@ impl HttpClient {
             .user_agent(concat!("tenantctl/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(settings.timeout)
             .build()?;
-        Ok(HttpClient { client, settings })
+        Ok(HttpClient {
+            client,
+            settings,
+            limiter: None,
+        })
+    }
+
+    /// Allows at most `requests` attempts per `period` (a burst of `requests`, then evenly
+    /// spaced); every attempt, retries included, waits its turn.
+    pub fn with_rate_limit(mut self, requests: std::num::NonZeroU32, period: Duration) -> Self {
+        let spacing = (period / requests.get()).max(Duration::from_nanos(1));
+        let quota = governor::Quota::with_period(spacing)
+            .expect("a non-zero period")
+            .allow_burst(requests);
+        self.limiter = Some(Arc::new(governor::RateLimiter::direct(quota)));
+        self
     }
 
     /// The settings in force.
@@ -172,6 +189,9 @@ impl HttpClient {
         loop {
             attempt += 1;
             let last = attempt > self.settings.retries;
+            if let Some(limiter) = &self.limiter {
+                limiter.until_ready().await;
+            }
             match self.send_once(&url, request).await {
                 Ok(response) => {
                     let wait = if repeatable && !last && is_transient(response.status) {

@@ -15,6 +15,7 @@
 //! configured origin, with timeouts, and retries where the plugin says repeating is safe.
 
 pub mod account;
+pub mod batch;
 pub mod cli;
 pub mod credentials;
 pub mod dirs;

@@ -157,6 +157,9 @@ pub struct TenantResult {
     pub enabled_after: Option<bool>,
     /// Why it failed, or `null`.
     pub error: Option<ResultError>,
+    /// The row's line number in a batch input file (the CSV header is line 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
     /// In a dry run that would change the tenant, the request that would have done it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_request: Option<PlannedRequest>,
@@ -203,6 +206,7 @@ impl TenantResult {
                 ),
                 None => "would change".into(),
             },
+            (None, Status::Skipped) => "done in an earlier run (see the audit log)".to_string(),
             (None, _) if self.action == "status" => state(self.enabled_after).to_string(),
             (None, _) => format!(
                 "{} -> {}",

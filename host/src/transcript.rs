@@ -519,6 +519,7 @@ pub async fn replay(plugin: Arc<Plugin>, transcript: &Transcript) -> Vec<String>
     let options = RunOptions {
         dry_run: transcript.dry_run,
         expect_name: transcript.expect_name.clone(),
+        ..RunOptions::default()
     };
     let result = account.run(&request, &options).await;
     problems.extend(replayer.mismatches.lock().expect("replayer lock").drain(..));

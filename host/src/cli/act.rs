@@ -77,6 +77,7 @@ pub async fn run(cli: &Cli, action: Action, args: &TargetArgs) -> Result<u8, Usa
     let options = RunOptions {
         dry_run: args.dry_run,
         expect_name: args.expect_name.clone(),
+        ..RunOptions::default()
     };
     let result = account.run(&request, &options).await;
     if let (Some(recorder), Some(path)) = (&recorder, &args.record) {

@@ -5,6 +5,7 @@
 //! error with nothing sent.
 
 mod act;
+mod apply;
 mod plugins;
 
 use std::io::Write as _;
@@ -51,6 +52,9 @@ pub enum Command {
     Enable(TargetArgs),
     /// Run the vendor's offboarding. Destructive: requires --yes (or --dry-run to preview).
     Offboard(TargetArgs),
+    /// Run one action per row of a CSV or JSON Lines input, many at once, with an audit
+    /// log and --resume after a crash.
+    Apply(apply::ApplyArgs),
     /// List and inspect vendor plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -167,7 +171,7 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> Result<u8, UsageError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
@@ -176,6 +180,7 @@ pub fn run(cli: Cli) -> Result<u8, UsageError> {
             Command::Disable(args) => act::run(&cli, crate::Action::Disable, args).await,
             Command::Enable(args) => act::run(&cli, crate::Action::Enable, args).await,
             Command::Offboard(args) => act::run(&cli, crate::Action::Offboard, args).await,
+            Command::Apply(args) => apply::run(&cli, args).await,
             Command::Plugins(PluginsCommand::List) => plugins::list(&cli).await,
             Command::Plugins(PluginsCommand::Inspect { name_or_file }) => {
                 plugins::inspect(&cli, name_or_file).await

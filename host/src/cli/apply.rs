@@ -1,0 +1,166 @@
+//! `tenantctl apply`: a batch from a file or standard input.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{Cli, EXIT_FAILED, EXIT_OK, Output, UsageError, load_catalog, print_line};
+use crate::batch::config::BatchConfig;
+use crate::batch::{Batch, BatchOptions, Source, journal};
+use crate::http::HttpSettings;
+use crate::report::TenantResult;
+
+/// Arguments of `tenantctl apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The rows: a CSV file with a header row, a JSON Lines file, or - for standard input.
+    /// Fields: vendor, action, tenant (an id) or tenant_name, and optionally expect_name.
+    #[arg(long, value_name = "FILE|-")]
+    pub input: String,
+    /// Per-vendor settings in TOML: url, concurrency, rate_limit (see the README).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Operations at once, across vendors.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+    /// Read, but send nothing that changes a tenant; show what would be sent.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm destructive actions (required when any row offboards).
+    #[arg(long)]
+    pub yes: bool,
+    /// Refuse an input with more rows than this.
+    #[arg(long, value_name = "N")]
+    pub max_targets: Option<u64>,
+    /// Start no more rows after the first failure (rows under way finish).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// The audit journal (JSON Lines, appended). Default: $XDG_STATE_HOME/tenantctl/audit.jsonl.
+    #[arg(long, value_name = "FILE", env = "TENANTCTL_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
+    /// Finish an interrupted run: skip rows the audit log shows done, run the others.
+    #[arg(long)]
+    pub resume: bool,
+    /// Seconds allowed for each HTTP request.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
+/// Runs the batch; exit 1 when any row failed.
+pub async fn run(cli: &Cli, args: &ApplyArgs) -> Result<u8, UsageError> {
+    let (_runtime, catalog) = load_catalog(cli).await?;
+    let config = match &args.config {
+        Some(path) => BatchConfig::load(path)?,
+        None => BatchConfig::default(),
+    };
+    let audit_log = args
+        .audit_log
+        .clone()
+        .or_else(journal::default_path)
+        .ok_or_else(|| {
+            UsageError("no place for the audit log: pass --audit-log FILE (HOME is not set)".into())
+        })?;
+    let options = BatchOptions {
+        source: if args.input == "-" {
+            Source::Stdin
+        } else {
+            Source::File(PathBuf::from(&args.input))
+        },
+        concurrency: args.concurrency as usize,
+        dry_run: args.dry_run,
+        yes: args.yes,
+        max_targets: args.max_targets,
+        fail_fast: args.fail_fast,
+        audit_log,
+        resume: args.resume,
+        config,
+        http: HttpSettings {
+            timeout: std::time::Duration::from_secs(args.timeout),
+            ..HttpSettings::default()
+        },
+    };
+    let batch = Batch::new(&catalog, options, |name| std::env::var(name).ok())
+        .map_err(|err| UsageError(err.0))?;
+
+    let progress = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {pos}/{len} rows [{elapsed_precise}] {wide_bar} {msg}",
+        )
+        .expect("a valid template"),
+    );
+    let output = cli.output;
+    let shown = progress.clone();
+    let emit: Arc<dyn Fn(&TenantResult) + Send + Sync> = Arc::new(move |result: &TenantResult| {
+        let line = match output {
+            Output::Json => result.to_json_line(),
+            Output::Text => format!(
+                "row {}: {}",
+                result.row.unwrap_or_default(),
+                result.to_text_line()
+            ),
+        };
+        shown.suspend(|| print_line(&line));
+        shown.inc(1);
+    });
+    let summary = batch
+        .run(emit, |total| {
+            if let Some(total) = total {
+                progress.set_length(total);
+            }
+        })
+        .await
+        .map_err(|err| UsageError(err.0))?;
+    progress.finish_and_clear();
+
+    let counts: Vec<String> = summary
+        .counts
+        .iter()
+        .map(|((vendor, status), n)| format!("{vendor} {status} {n}"))
+        .collect();
+    eprintln!(
+        "apply: {} rows in {:.1} s: {}",
+        summary.counts.values().sum::<u64>(),
+        summary.elapsed.as_secs_f64(),
+        if counts.is_empty() {
+            "nothing to do".to_string()
+        } else {
+            counts.join(", ")
+        }
+    );
+    for (vendor, (requests, retries, logins)) in &summary.traffic {
+        eprintln!("  {vendor}: {requests} requests, {retries} retries, {logins} logins");
+    }
+    for estimate in &summary.estimates {
+        eprintln!("  {estimate}");
+    }
+    if summary.not_started > 0 {
+        eprintln!(
+            "  --fail-fast stopped the batch: {} rows were not started; run the same command with --resume to finish them",
+            summary.not_started
+        );
+    }
+    if !summary.failures.is_empty() {
+        eprintln!("  failed rows ({}):", summary.failures.len());
+        for failure in summary.failures.iter().take(50) {
+            eprintln!("    {failure}");
+        }
+        if summary.failures.len() > 50 {
+            eprintln!(
+                "    ... and {} more (see the results on stdout)",
+                summary.failures.len() - 50
+            );
+        }
+    }
+    Ok(if summary.all_ok() && summary.not_started == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
