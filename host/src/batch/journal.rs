@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -81,11 +81,27 @@ impl Journal {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)
             .with_context(|| format!("opening the audit log {}", path.display()))?;
+        // A run that died while writing a record leaves the last line cut short: start on a
+        // line of our own, or this run's first record would be glued to it and lost.
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len > 0 {
+            let mut last = [0u8];
+            file.seek(SeekFrom::Start(len - 1))
+                .and_then(|_| file.read_exact(&mut last))
+                .and_then(|()| match last[0] {
+                    b'\n' => Ok(()),
+                    _ => file.write_all(b"\n").and_then(|()| file.sync_data()),
+                })
+                .with_context(|| {
+                    format!("repairing the end of the audit log {}", path.display())
+                })?;
+        }
         let started = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
