@@ -80,6 +80,16 @@ fn main() {
         large.elapsed.as_secs_f64(),
         large.peak_rss_kb as f64 / small.peak_rss_kb.max(1) as f64
     );
+    let grown_kb = large.peak_rss_kb.saturating_sub(small.peak_rss_kb);
+    eprintln!(
+        "  {:.1} KiB more for 99,000 more rows: {}",
+        grown_kb as f64,
+        if grown_kb < 8 * 1024 {
+            "flat"
+        } else {
+            "NOT FLAT: memory grows with the input"
+        }
+    );
 }
 
 /// `tenantctl apply` on `rows` `status` rows for an unknown vendor.

@@ -74,8 +74,11 @@ pub struct Refused(pub String);
 pub struct Summary {
     /// Rows by vendor and status.
     pub counts: BTreeMap<(String, String), u64>,
-    /// `row N: vendor tenant: kind: message` for each failed row.
+    /// `row N: vendor tenant: kind: message` for the first [`FAILURES_KEPT`] failed rows
+    /// (every row's result is on stdout; keeping them all would grow with the input).
     pub failures: Vec<String>,
+    /// Rows that failed, all of them.
+    pub failed: u64,
     /// Rows not started because `--fail-fast` stopped the batch.
     pub not_started: u64,
     /// Requests, retries and logins per vendor.
@@ -89,9 +92,12 @@ pub struct Summary {
 impl Summary {
     /// True when no row failed.
     pub fn all_ok(&self) -> bool {
-        self.failures.is_empty()
+        self.failed == 0
     }
 }
+
+/// Failure messages a [`Summary`] keeps.
+pub const FAILURES_KEPT: usize = 50;
 
 /// One vendor's account and limits, shared by all its rows.
 struct Lane {
@@ -244,6 +250,13 @@ impl<'a> Batch<'a> {
                     .entry((result.vendor.clone(), status))
                     .or_default() += 1;
                 if let Some(error) = &result.error {
+                    summary.failed += 1;
+                    if fail_fast {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    if summary.failures.len() >= FAILURES_KEPT {
+                        return;
+                    }
                     let who = result
                         .tenant_name
                         .as_deref()
@@ -259,9 +272,6 @@ impl<'a> Batch<'a> {
                             .unwrap_or_default(),
                         error.message
                     ));
-                    if fail_fast {
-                        stop.store(true, Ordering::SeqCst);
-                    }
                 }
             })
         };

@@ -146,16 +146,14 @@ pub async fn run(cli: &Cli, args: &ApplyArgs) -> Result<u8, UsageError> {
             summary.not_started
         );
     }
-    if !summary.failures.is_empty() {
-        eprintln!("  failed rows ({}):", summary.failures.len());
-        for failure in summary.failures.iter().take(50) {
+    if summary.failed > 0 {
+        eprintln!("  failed rows ({}):", summary.failed);
+        for failure in &summary.failures {
             eprintln!("    {failure}");
         }
-        if summary.failures.len() > 50 {
-            eprintln!(
-                "    ... and {} more (see the results on stdout)",
-                summary.failures.len() - 50
-            );
+        let more = summary.failed - summary.failures.len() as u64;
+        if more > 0 {
+            eprintln!("    ... and {more} more (see the results on stdout)");
         }
     }
     Ok(if summary.all_ok() && summary.not_started == 0 {
