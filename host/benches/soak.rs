@@ -46,7 +46,7 @@ fn main() {
     eprintln!(
         "soak: {} rows ({} per vendor), --concurrency {}, faults: 503 {}%, 502 {}%, 429 {}%, \
          reset {}%, {} ms answers {}%, Acronis conflicts 10% of tenants + {}% of PUTs, \
-         Commvault companies deactivated behind tenantctl's back 2%, 2 token expiries per vendor",
+         Commvault companies deactivated behind tenantctl's back 2%, tokens expired once per vendor",
         2 * config.per_vendor,
         config.per_vendor,
         config.concurrency,

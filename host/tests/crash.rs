@@ -152,14 +152,18 @@ impl Batch {
 }
 
 /// Cuts the audit log in the middle of its last record, as a crash in the middle of
-/// writing it (a power cut, a full disk) leaves it. Returns the part left.
-fn tear_last_record(audit: &Path) -> String {
+/// writing it (a power cut, a full disk) leaves it. Returns the part left and the record
+/// as it was.
+fn tear_last_record(audit: &Path) -> (String, Value) {
     let text = std::fs::read_to_string(audit).unwrap();
     let body = text.strip_suffix('\n').unwrap();
     let start = body.rfind('\n').map_or(0, |at| at + 1);
     let keep = start + (body.len() - start) / 2;
     std::fs::write(audit, &text[..keep]).unwrap();
-    text[start..keep].to_string()
+    (
+        text[start..keep].to_string(),
+        serde_json::from_str(&body[start..]).unwrap(),
+    )
 }
 
 /// Reads the child's stdout and stderr to their ends on threads of their own.
@@ -304,10 +308,14 @@ fn killed_again_and_again_then_resumed_every_row_done_once() {
     // Finish: the rows done so far are skipped, the others run, once.
     slow_writes(&acronis, &commvault, 20);
     let done_before = rows_done(&records_from(&batch.audit, 0));
+    // Rows whose write may have landed: an intent written (the torn record may have been
+    // one), or a result lost with the torn record.
+    let (torn, torn_record) = torn.unwrap();
     let intents_before: BTreeSet<u64> = records_from(&batch.audit, 0)
         .iter()
         .filter(|r| r["record"] == "intent")
         .map(|r| r["row"].as_u64().unwrap())
+        .chain(torn_record["row"].as_u64())
         .collect();
     let mut child = batch.command(true).spawn().unwrap();
     let out = drain(&mut child);
@@ -358,7 +366,6 @@ fn killed_again_and_again_then_resumed_every_row_done_once() {
     // Across all runs: exactly one result record per row, every line readable but the one
     // torn on purpose, which stays a line of its own.
     let text = std::fs::read_to_string(&batch.audit).unwrap();
-    let torn = torn.unwrap();
     let records: Vec<Value> = text
         .lines()
         .filter(|line| *line != torn)
