@@ -33,5 +33,20 @@ run disable  --vendor commvault --tenant-name "halfway inc"
 run offboard --vendor commvault --tenant-name "acme corp" --dry-run --output json
 run offboard --vendor commvault --tenant-name "acme corp"
 run offboard --vendor commvault --tenant-name "acme corp" --yes
+
+echo >&2; echo "== a batch across both vendors (tenantctl apply), with an audit log" >&2
+fleet=$(mktemp -d)
+{
+    echo "vendor,action,tenant,tenant_name,expect_name"
+    for n in 01 02 03 04 05 06; do echo "acronis,disable,,Customer 000$n,"; done
+    for n in 01 02 03 04 05 06; do echo "commvault,disable,,Company 000$n,"; done
+    echo "commvault,offboard,,Company 00007,Company 00007"
+    echo "acronis,disable,,Nobody Inc,"
+} >"$fleet/fleet.csv"
+run apply --input "$fleet/fleet.csv" --dry-run
+run apply --input "$fleet/fleet.csv" --yes --audit-log "$fleet/audit.jsonl"
+run apply --input "$fleet/fleet.csv" --yes --audit-log "$fleet/audit.jsonl" --resume
+echo "(the audit log has $(grep -c '"intent"' "$fleet/audit.jsonl") intent and $(grep -c '"result"' "$fleet/audit.jsonl") result records)" >&2
+rm -rf "$fleet"
 echo >&2
 echo "== done: every command above went through the real WebAssembly plugins over HTTP" >&2

@@ -304,19 +304,32 @@ fn is_transient(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// The wait a `Retry-After` header asks for: whole seconds or an HTTP date.
+/// The wait a response asks for: `Retry-After` (whole seconds or an HTTP date); for a 429
+/// without it, `X-RateLimit-Reset` (seconds until the window resets) or, failing that,
+/// `X-RateLimit-Period` (the window's length, as Commvault Cloud sends it).
 pub fn retry_after(response: &HttpResponse, now: SystemTime) -> Option<Duration> {
-    let value = response
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("retry-after"))?
-        .value
-        .trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    let header = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.trim())
+    };
+    if let Some(value) = header("retry-after") {
+        if let Ok(seconds) = value.parse::<u64>() {
+            return Some(Duration::from_secs(seconds));
+        }
+        if let Ok(at) = httpdate::parse_http_date(value) {
+            return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
+        }
     }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    if response.status != 429 {
+        return None;
+    }
+    ["x-ratelimit-reset", "x-ratelimit-period"]
+        .into_iter()
+        .find_map(|name| header(name)?.parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 fn describe(err: reqwest::Error, url: &Url, attempts: u32) -> SendError {
@@ -375,6 +388,19 @@ mod tests {
             None
         );
         assert_eq!(retry_after(&response_with("X-Other", "7"), now), None);
+        assert_eq!(
+            retry_after(&response_with("X-RateLimit-Period", "3600"), now),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            retry_after(&response_with("X-RateLimit-Reset", "12"), now),
+            Some(Duration::from_secs(12))
+        );
+        let not_429 = HttpResponse {
+            status: 503,
+            ..response_with("X-RateLimit-Period", "3600")
+        };
+        assert_eq!(retry_after(&not_429, now), None);
     }
 
     #[test]
