@@ -447,26 +447,6 @@ fn differences(recorded: &RecordedRequest, asked: &RecordedRequest) -> Vec<Strin
     found
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credential_fields_are_blanked_in_json_only() {
-        let body = r#"{"access_token":"abc","expires_on":5,"nested":[{"id_token":"x.y.z","name":"Acme"}]}"#;
-        let blanked: serde_json::Value =
-            serde_json::from_str(&blank_credential_fields(body)).unwrap();
-        assert_eq!(blanked["access_token"], REDACTED);
-        assert_eq!(blanked["expires_on"], 5);
-        assert_eq!(blanked["nested"][0]["id_token"], REDACTED);
-        assert_eq!(blanked["nested"][0]["name"], "Acme");
-        assert_eq!(
-            blank_credential_fields("<html>token=abc</html>"),
-            "<html>token=abc</html>"
-        );
-    }
-}
-
 /// Replays `transcript` against `plugin`. Returns the differences found: requests that
 /// differ, requests missing or left over, and a result that differs. Empty means it passed.
 pub async fn replay(plugin: Arc<Plugin>, transcript: &Transcript) -> Vec<String> {
@@ -538,4 +518,24 @@ pub async fn replay(plugin: Arc<Plugin>, transcript: &Transcript) -> Vec<String>
         ));
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_fields_are_blanked_in_json_only() {
+        let body = r#"{"access_token":"abc","expires_on":5,"nested":[{"id_token":"x.y.z","name":"Acme"}]}"#;
+        let blanked: serde_json::Value =
+            serde_json::from_str(&blank_credential_fields(body)).unwrap();
+        assert_eq!(blanked["access_token"], REDACTED);
+        assert_eq!(blanked["expires_on"], 5);
+        assert_eq!(blanked["nested"][0]["id_token"], REDACTED);
+        assert_eq!(blanked["nested"][0]["name"], "Acme");
+        assert_eq!(
+            blank_credential_fields("<html>token=abc</html>"),
+            "<html>token=abc</html>"
+        );
+    }
 }

@@ -85,10 +85,10 @@ fn record_writes_a_transcript_without_secrets_that_replays() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("recorded");
     std::fs::create_dir(&dir).unwrap();
-    for (name, args) in [
-        ("disable", ["disable", "--tenant-name", "acme corp"]),
-        ("not-found", ["status", "--tenant", "424242"]),
-        ("invalid-id", ["status", "--tenant", "12abc"]),
+    for (name, args, code) in [
+        ("disable", ["disable", "--tenant-name", "acme corp"], 0),
+        ("not-found", ["status", "--tenant", "424242"], 1),
+        ("invalid-id", ["status", "--tenant", "12abc"], 1),
     ] {
         let file = dir.join(format!("{name}.json"));
         tenantctl(home.path())
@@ -96,7 +96,8 @@ fn record_writes_a_transcript_without_secrets_that_replays() {
             .args(args)
             .args(["--vendor", "commvault", "--record"])
             .arg(&file)
-            .assert();
+            .assert()
+            .code(code);
         assert!(file.is_file(), "{name}: no transcript written");
     }
     let tokens: Vec<String> = sim

@@ -265,9 +265,7 @@ fn the_audit_log_has_an_intent_before_each_write_and_one_result_per_row_without_
     let env = env();
     let input = env.write(
         "fleet.csv",
-        &format!(
-            "vendor,action,tenant_name\nacronis,disable,Acme Corp\nacronis,disable,Dormant Ltd\ncommvault,disable,acme corp\nacronis,disable,No Such\n"
-        ),
+        "vendor,action,tenant_name\nacronis,disable,Acme Corp\nacronis,disable,Dormant Ltd\ncommvault,disable,acme corp\nacronis,disable,No Such\n",
     );
     env.apply(&input, &[]).code(1);
     let records = audit_records(&env.audit());

@@ -207,11 +207,23 @@ pub fn key(input: &str, row: u64, vendor: &str, action: &str, target: &str) -> R
     )
 }
 
-/// `user@host` of whoever runs tenantctl.
+/// `user@host` of whoever runs tenantctl (`USER`, else `id -un`, as containers often
+/// leave `USER` unset).
 fn operator() -> String {
+    let from_id = || {
+        std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .filter(|name| !name.is_empty())
+    };
     let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(from_id)
+        .unwrap_or_else(|| "unknown".into());
     format!("{user}@{}", gethostname::gethostname().to_string_lossy())
 }
 

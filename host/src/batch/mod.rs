@@ -121,8 +121,11 @@ pub struct Batch<'a> {
     options: BatchOptions,
     input_id: String,
     lanes: HashMap<String, Result<Arc<Lane>, String>>,
-    env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    env: Env,
 }
+
+/// Where URLs and credentials are looked up (the process environment, in the CLI).
+type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl<'a> Batch<'a> {
     /// A batch over `catalog`'s plugins; credentials and URLs come from `env`.
@@ -349,6 +352,8 @@ impl<'a> Batch<'a> {
 
     /// Checks a row and finds its vendor's account; a row that cannot run becomes its
     /// (failed or skipped) result.
+    // The error is the row's own result, built once per row that cannot run.
+    #[allow(clippy::result_large_err)]
     fn prepare(
         &mut self,
         input: InputRow,
