@@ -10,7 +10,7 @@ use crate::plugin::bindings::{
     ActionRequest, ActionStep, ConfigValue, Context, Effect, Failure, HttpResponse, Intent,
     LoginStep, Outcome, Outgoing, Session, TenantSelector,
 };
-use crate::plugin::{Plugin, PluginError, PluginInstance};
+use crate::plugin::{Plugin, PluginError};
 use crate::redact::{Redactor, method_name};
 use crate::report::{ErrorKind, ResultError, Status, TenantResult};
 
@@ -256,7 +256,7 @@ impl Account {
                 Ok(ActionStep::Send(outgoing)) => outgoing,
             };
             steps += 1;
-            if let Err(error) = self.check_step(&outgoing, steps, &instance) {
+            if let Err(error) = self.check_step(&outgoing, steps) {
                 *result = fail(result.clone(), error);
                 return Attempt::Finished;
             }
@@ -320,14 +320,9 @@ impl Account {
     }
 
     /// Rejects steps that break the contract or the limits before anything is sent.
-    fn check_step(
-        &self,
-        outgoing: &Outgoing,
-        steps: usize,
-        instance: &PluginInstance<'_>,
-    ) -> Result<(), ResultError> {
-        let limits = self.plugin_limits();
-        let plugin = instance.plugin();
+    fn check_step(&self, outgoing: &Outgoing, steps: usize) -> Result<(), ResultError> {
+        let limits = self.plugin.limits();
+        let plugin = &self.plugin;
         let broken = |why: String| {
             Err(ResultError::new(
                 ErrorKind::Plugin,
@@ -386,10 +381,6 @@ impl Account {
                 ResultError::new(ErrorKind::Plugin, format!("{} {message}", self.plugin))
             }
         }
-    }
-
-    fn plugin_limits(&self) -> &crate::plugin::Limits {
-        self.plugin.limits()
     }
 
     /// Sends one request and logs it, without secrets.
@@ -482,7 +473,7 @@ impl Account {
                 }
                 LoginStep::Send(outgoing) => outgoing,
             };
-            self.check_step(&outgoing, steps, &instance)?;
+            self.check_step(&outgoing, steps)?;
             if outgoing.request.effect != Effect::Read {
                 return Err(ResultError::new(
                     ErrorKind::Plugin,

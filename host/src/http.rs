@@ -183,7 +183,6 @@ impl HttpClient {
     /// writes on 408, 429, 500, 502, 503, 504, timeouts and connection errors; other writes
     /// only when the connection was never made.
     pub async fn send(&self, url: &Url, request: &HttpRequest) -> Result<Delivered, SendError> {
-        let url = url.clone();
         let repeatable = request.effect != Effect::Write;
         let mut attempt = 0;
         loop {
@@ -192,7 +191,7 @@ impl HttpClient {
             if let Some(limiter) = &self.limiter {
                 limiter.until_ready().await;
             }
-            match self.send_once(&url, request).await {
+            match self.send_once(url, request).await {
                 Ok(response) => {
                     let wait = if repeatable && !last && is_transient(response.status) {
                         self.wait_before_retry(attempt, &response)
@@ -220,7 +219,7 @@ impl HttpClient {
                         tokio::time::sleep(wait).await;
                         continue;
                     }
-                    return Err(describe(err, &url, attempt));
+                    return Err(describe(err, url, attempt));
                 }
             }
         }

@@ -225,7 +225,7 @@ impl TenantResult {
 }
 
 /// How a status or error kind is spelled in the JSON output, e.g. `not_found`.
-fn wire_name(value: impl Serialize) -> String {
+pub fn wire_name(value: impl Serialize) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name,
         _ => "?".to_string(),

@@ -25,9 +25,9 @@ use crate::credentials;
 use crate::http::{HttpClient, HttpSettings};
 use crate::plugin::bindings::{Action, ActionRequest, Intent, TenantSelector};
 use crate::plugin::catalog::Catalog;
-use crate::report::{ErrorKind, ResultError, Status, TenantResult};
+use crate::report::{ErrorKind, ResultError, Status, TenantResult, wire_name};
 use config::{BatchConfig, Rate};
-use input::{InputRow, Row, Rows};
+use input::{InputRow, Rows};
 use journal::{Journal, RowKey};
 
 /// Where the rows come from.
@@ -244,10 +244,7 @@ impl<'a> Batch<'a> {
             Arc::new(move |result: &TenantResult| {
                 emit(result);
                 let mut summary = summary.lock().unwrap_or_else(|e| e.into_inner());
-                let status = serde_json::to_value(result.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
+                let status = wire_name(result.status);
                 *summary
                     .counts
                     .entry((result.vendor.clone(), status))
@@ -269,10 +266,7 @@ impl<'a> Batch<'a> {
                         "row {}: {} {who}: {}: {}",
                         result.row.unwrap_or_default(),
                         result.vendor,
-                        serde_json::to_value(error.kind)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default(),
+                        wire_name(error.kind),
                         error.message
                     ));
                 }
@@ -361,13 +355,10 @@ impl<'a> Batch<'a> {
         done: &HashMap<RowKey, String>,
     ) -> Result<Job, TenantResult> {
         let line = input.line;
-        let row = input.row.unwrap_or_else(|reason| Row {
-            vendor: None,
-            action: None,
-            tenant: None,
-            tenant_name: Some(format!("<line {line}: {reason}>")),
-            expect_name: None,
-        });
+        let row = match input.row {
+            Ok(row) => row,
+            Err(reason) => return Err(unreadable_row(line, reason, self.options.dry_run)),
+        };
         let clean = |value: &Option<String>| {
             value
                 .as_deref()
@@ -400,22 +391,6 @@ impl<'a> Batch<'a> {
             result.error = Some(ResultError::new(kind, format!("line {line}: {message}")));
             result
         };
-        if let Some(name) = row
-            .tenant_name
-            .as_deref()
-            .filter(|n| n.starts_with("<line "))
-        {
-            result.tenant_name = None;
-            return Err(bad(
-                result,
-                ErrorKind::InvalidInput,
-                name.trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .split_once(": ")
-                    .map(|(_, r)| r.to_string())
-                    .unwrap_or_default(),
-            ));
-        }
         let Some(vendor) = vendor else {
             return Err(bad(
                 result,
@@ -563,6 +538,28 @@ impl<'a> Batch<'a> {
     }
 }
 
+/// The result for a line that is not a row at all (bad CSV, bad JSON).
+fn unreadable_row(line: u64, reason: String, dry_run: bool) -> TenantResult {
+    TenantResult {
+        vendor: String::new(),
+        action: String::new(),
+        tenant_id: None,
+        tenant_name: None,
+        status: Status::Failed,
+        changed: false,
+        dry_run,
+        enabled_before: None,
+        enabled_after: None,
+        error: Some(ResultError::new(
+            ErrorKind::InvalidInput,
+            format!("line {line}: {reason}"),
+        )),
+        row: Some(line),
+        planned_request: None,
+        notes: Vec::new(),
+    }
+}
+
 fn parse_action(name: &str) -> Option<Action> {
     [
         Action::Status,
@@ -621,19 +618,11 @@ async fn run_job(
         record.http_status = record
             .http_status
             .or(result.error.as_ref().and_then(|e| e.http_status));
-        record.outcome = serde_json::to_value(result.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string));
-        record.error = result.error.as_ref().map(|e| {
-            format!(
-                "{}: {}",
-                serde_json::to_value(e.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                e.message
-            )
-        });
+        record.outcome = Some(wire_name(result.status));
+        record.error = result
+            .error
+            .as_ref()
+            .map(|e| format!("{}: {}", wire_name(e.kind), e.message));
         if let Err(err) = journal.append(&record) {
             let message =
                 format!("{err:#}; the operation ran but its result is not in the audit log");
