@@ -11,7 +11,7 @@ use crate::plugin::bindings::{
     LoginStep, Outcome, Outgoing, Session, TenantSelector,
 };
 use crate::plugin::{Plugin, PluginError};
-use crate::redact::{Redactor, method_name};
+use crate::redact::{self, method_name};
 use crate::report::{ErrorKind, ResultError, Status, TenantResult};
 
 /// Renew a session this many seconds before the vendor says it expires.
@@ -67,10 +67,7 @@ pub struct Account {
     config: Vec<ConfigValue>,
     transport: Arc<dyn Transport>,
     clock: Arc<dyn Fn() -> u32 + Send + Sync>,
-    redactor: Redactor,
     session: tokio::sync::Mutex<SessionSlot>,
-    /// Every session token obtained, so recordings can hide them all.
-    issued_tokens: std::sync::Mutex<Vec<String>>,
     stats: Stats,
 }
 
@@ -90,7 +87,6 @@ impl Account {
         transport: impl Transport + 'static,
     ) -> Result<Self, String> {
         let origin = Origin::of(base_url)?;
-        let mut redactor = Redactor::default();
         for (name, value) in &config {
             let secret = plugin
                 .info()
@@ -98,7 +94,7 @@ impl Account {
                 .iter()
                 .any(|f| &f.name == name && f.secret);
             if secret {
-                redactor.add(value);
+                redact::register(value);
             }
         }
         Ok(Account {
@@ -111,9 +107,7 @@ impl Account {
                 .collect(),
             transport: Arc::new(transport),
             clock: Arc::new(unix_now),
-            redactor,
             session: Default::default(),
-            issued_tokens: Default::default(),
             stats: Stats::default(),
         })
     }
@@ -135,16 +129,6 @@ impl Account {
         self.config
             .iter()
             .map(|c| (c.name.as_str(), c.value.as_str()))
-    }
-
-    /// A redactor that hides this account's secret configuration values and every session
-    /// token it has obtained.
-    pub fn redactor(&self) -> Redactor {
-        let mut redactor = self.redactor.clone();
-        for token in self.issued_tokens.lock().expect("token list lock").iter() {
-            redactor.add(token);
-        }
-        redactor
     }
 
     /// The plugin serving this account.
@@ -170,8 +154,14 @@ impl Account {
     }
 
     /// Runs one action on one tenant. Never fails as a whole: every failure is reported in
-    /// the result.
+    /// the result, whose every text has passed [`redact::scrub_result`].
     pub async fn run(&self, request: &ActionRequest, options: &RunOptions) -> TenantResult {
+        let mut result = self.run_unscrubbed(request, options).await;
+        redact::scrub_result(&mut result);
+        result
+    }
+
+    async fn run_unscrubbed(&self, request: &ActionRequest, options: &RunOptions) -> TenantResult {
         let mut result = self.blank_result(request, options);
         if !self.plugin.supports(request.action) {
             let error = ResultError::new(
@@ -271,10 +261,8 @@ impl Account {
                     return Attempt::Finished;
                 }
                 if options.dry_run {
-                    let mut redactor = self.redactor.clone();
-                    redactor.add(&session.token);
                     result.status = Status::Planned;
-                    result.planned_request = Some(redactor.plan(&outgoing.request));
+                    result.planned_request = Some(redact::plan(&outgoing.request));
                     return Attempt::Finished;
                 }
             }
@@ -284,7 +272,7 @@ impl Account {
                 .filter(|_| outgoing.intent.is_some());
             if let (Some(observer), Some(intent)) = (observer, &outgoing.intent) {
                 let method = method_name(outgoing.request.method);
-                let url = self.redactor.redact(&outgoing.request.url);
+                let url = redact::scrub(&outgoing.request.url);
                 if let Err(message) = observer.before_write(intent, method, &url) {
                     let error = ResultError::new(
                         ErrorKind::Transport,
@@ -346,7 +334,7 @@ impl Account {
             return broken(format!(
                 "asked to send a write ({} {}) without declaring its intent",
                 method_name(outgoing.request.method),
-                self.redactor.redact(&outgoing.request.url)
+                redact::scrub(&outgoing.request.url)
             ));
         }
         Ok(())
@@ -360,7 +348,7 @@ impl Account {
         let url = url::Url::parse(&request.url).map_err(|err| {
             SendError::Refused(format!(
                 "asked for an invalid URL {:?}: {err}",
-                self.redactor.redact(&request.url)
+                redact::scrub(&request.url)
             ))
         })?;
         if !self.origin.allows(&url) {
@@ -386,8 +374,11 @@ impl Account {
     /// Sends one request and logs it, without secrets.
     async fn exchange(&self, outgoing: &Outgoing) -> Result<HttpResponse, SendError> {
         let request = &outgoing.request;
+        for header in request.headers.iter().filter(|h| h.secret) {
+            redact::register(&header.value);
+        }
         let method = method_name(request.method);
-        let url = self.redactor.redact(&request.url);
+        let url = redact::scrub(&request.url);
         let sent = match self.checked_url(request) {
             Ok(checked) => self.transport.send(&checked, request).await,
             Err(refused) => Err(refused),
@@ -455,10 +446,7 @@ impl Account {
         for steps in 1.. {
             let outgoing = match step.map_err(|err| plugin_error(&err))? {
                 LoginStep::Done(session) => {
-                    self.issued_tokens
-                        .lock()
-                        .expect("token list lock")
-                        .push(session.token.clone());
+                    redact::register(&session.token);
                     return Ok(session);
                 }
                 LoginStep::Failed(failure) => {
@@ -524,20 +512,14 @@ impl Account {
         result.enabled_before = outcome.enabled_before.or(result.enabled_before);
         result.enabled_after = outcome.enabled_after;
         result.changed = outcome.changed;
-        result.notes = outcome
-            .notes
-            .iter()
-            .map(|note| self.redactor.redact(note))
-            .collect();
+        result.notes = outcome.notes;
         result.status = if outcome.changed {
             Status::Changed
         } else {
             Status::Unchanged
         };
         if let Some(failure) = &outcome.error {
-            let mut error = ResultError::from(failure);
-            error.message = self.redactor.redact(&error.message);
-            *result = fail(result.clone(), error);
+            *result = fail(result.clone(), ResultError::from(failure));
             return;
         }
         let name = result.tenant_name.as_deref().unwrap_or_default();

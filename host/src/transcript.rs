@@ -17,7 +17,7 @@ use crate::plugin::Plugin;
 use crate::plugin::bindings::{
     Action, ActionRequest, Effect, Header, HttpRequest, HttpResponse, TenantSelector,
 };
-use crate::redact::{REDACTED, method_name};
+use crate::redact::{self, REDACTED, method_name};
 use crate::report::TenantResult;
 
 /// The format marker every transcript file carries.
@@ -189,9 +189,6 @@ fn blank_credential_fields(text: &str) -> String {
 pub struct Recorder<T> {
     inner: T,
     exchanges: Mutex<Vec<Exchange>>,
-    /// Values of secret headers seen, so they can be hidden wherever else they appear
-    /// (a token also comes back in the login response body).
-    secrets: Mutex<Vec<String>>,
 }
 
 impl<T: Transport> Recorder<T> {
@@ -200,7 +197,6 @@ impl<T: Transport> Recorder<T> {
         Recorder {
             inner,
             exchanges: Mutex::new(Vec::new()),
-            secrets: Mutex::new(Vec::new()),
         }
     }
 
@@ -215,7 +211,6 @@ impl<T: Transport> Recorder<T> {
         result: &TenantResult,
     ) -> Transcript {
         let plugin = account.plugin();
-        let mut redactor = account.redactor();
         let secret_fields: Vec<&str> = plugin
             .info()
             .config
@@ -234,14 +229,9 @@ impl<T: Transport> Recorder<T> {
                 (name.to_string(), value.to_string())
             })
             .collect();
-        for secret in self.secrets.lock().expect("recorder lock").iter() {
-            redactor.add(secret);
-            // "Bearer abc…" and "QSDK abc…": the token alone appears in response bodies.
-            for part in secret.split_whitespace().filter(|p| p.len() >= 8) {
-                redactor.add(part);
-            }
-        }
-        let scrub = |text: &str| redactor.redact(&blank_credential_fields(text));
+        // Secret header values and session tokens are registered by the account as they go
+        // by (a token also comes back in the login response body).
+        let scrub = |text: &str| redact::scrub(&blank_credential_fields(text)).into_owned();
         let exchanges = self
             .exchanges
             .lock()
@@ -304,16 +294,6 @@ impl<T: Transport> Transport for Recorder<T> {
     ) -> BoxFuture<'a, Result<Delivered, SendError>> {
         Box::pin(async move {
             let outcome = self.inner.send(url, request).await;
-            {
-                let mut secrets = self.secrets.lock().expect("recorder lock");
-                secrets.extend(
-                    request
-                        .headers
-                        .iter()
-                        .filter(|h| h.secret)
-                        .map(|h| h.value.clone()),
-                );
-            }
             let (response, error) = match &outcome {
                 Ok(delivered) => (
                     Some(RecordedResponse {

@@ -118,9 +118,10 @@ impl Journal {
         &self.path
     }
 
-    /// Appends `record` and flushes it to disk before returning.
+    /// Appends `record`, scrubbed of secrets, and flushes it to disk before returning.
     pub fn append(&self, record: &Record) -> Result<()> {
-        let mut line = serde_json::to_string(record).expect("a record serializes");
+        let line = serde_json::to_string(record).expect("a record serializes");
+        let mut line = crate::redact::scrub(&line).into_owned();
         line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(line.as_bytes())

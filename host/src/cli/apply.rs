@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{Cli, EXIT_FAILED, EXIT_OK, Output, UsageError, load_catalog, print_line};
+use super::{Cli, EXIT_FAILED, EXIT_OK, Output, UsageError, eprint_line, load_catalog, print_line};
 use crate::batch::config::BatchConfig;
 use crate::batch::{Batch, BatchOptions, Source, journal};
 use crate::http::HttpSettings;
@@ -124,7 +124,7 @@ pub async fn run(cli: &Cli, args: &ApplyArgs) -> Result<u8, UsageError> {
         .iter()
         .map(|((vendor, status), n)| format!("{vendor} {status} {n}"))
         .collect();
-    eprintln!(
+    eprint_line(&format!(
         "apply: {} rows in {:.1} s: {}",
         summary.counts.values().sum::<u64>(),
         summary.elapsed.as_secs_f64(),
@@ -133,27 +133,31 @@ pub async fn run(cli: &Cli, args: &ApplyArgs) -> Result<u8, UsageError> {
         } else {
             counts.join(", ")
         }
-    );
+    ));
     for (vendor, (requests, retries, logins)) in &summary.traffic {
-        eprintln!("  {vendor}: {requests} requests, {retries} retries, {logins} logins");
+        eprint_line(&format!(
+            "  {vendor}: {requests} requests, {retries} retries, {logins} logins"
+        ));
     }
     for estimate in &summary.estimates {
-        eprintln!("  {estimate}");
+        eprint_line(&format!("  {estimate}"));
     }
     if summary.not_started > 0 {
-        eprintln!(
+        eprint_line(&format!(
             "  --fail-fast stopped the batch: {} rows were not started; run the same command with --resume to finish them",
             summary.not_started
-        );
+        ));
     }
     if summary.failed > 0 {
-        eprintln!("  failed rows ({}):", summary.failed);
+        eprint_line(&format!("  failed rows ({}):", summary.failed));
         for failure in &summary.failures {
-            eprintln!("    {failure}");
+            eprint_line(&format!("    {failure}"));
         }
         let more = summary.failed - summary.failures.len() as u64;
         if more > 0 {
-            eprintln!("    ... and {more} more (see the results on stdout)");
+            eprint_line(&format!(
+                "    ... and {more} more (see the results on stdout)"
+            ));
         }
     }
     Ok(if summary.all_ok() && summary.not_started == 0 {

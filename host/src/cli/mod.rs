@@ -163,7 +163,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(UsageError(message)) => {
-            eprintln!("error: {message}");
+            eprint_line(&format!("error: {message}"));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -208,7 +208,7 @@ fn init_logging(verbose: u8) {
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| default.to_string());
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::ScrubbedStderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_target(false)
         .init();
@@ -238,10 +238,19 @@ async fn load_catalog(cli: &Cli) -> Result<(Runtime, Catalog), UsageError> {
     Ok((runtime, catalog))
 }
 
-/// Writes result lines to stdout; a closed pipe (e.g. `| head`) is not an error.
+/// Writes a result line to stdout, scrubbed of secrets; a closed pipe (e.g. `| head`) is not
+/// an error.
 fn print_line(line: &str) {
+    let line = crate::redact::scrub(line);
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+}
+
+/// Writes a message line to stderr, scrubbed of secrets.
+fn eprint_line(line: &str) {
+    let line = crate::redact::scrub(line);
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{line}");
 }
 
 fn is_file(name: &str) -> bool {

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{Cli, EXIT_FAILED, EXIT_OK, Output, UsageError, is_file, load_catalog, print_line};
+use super::{
+    Cli, EXIT_FAILED, EXIT_OK, Output, UsageError, eprint_line, is_file, load_catalog, print_line,
+};
 use crate::credentials::env_var;
 use crate::plugin::{Plugin, PluginSource};
 use crate::transcript::{self, Transcript};
@@ -103,10 +105,10 @@ pub fn new(name: &str, path: Option<&Path>) -> Result<u8, UsageError> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(format!("tenantctl-plugin-{name}")));
     crate::template::write(&dir, name)?;
-    eprintln!(
+    eprint_line(&format!(
         "created {}: `cargo test` runs its tests, `cargo build --profile plugin --target wasm32-wasip2` builds the plugin file (see its README.md)",
         dir.display()
-    );
+    ));
     Ok(EXIT_OK)
 }
 

@@ -8,6 +8,7 @@ pub mod bindings;
 mod builtin;
 mod cache;
 pub mod catalog;
+pub mod contract;
 mod sandbox;
 
 use std::fmt;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 
 use bindings::{
     ActionRequest, ActionStep, Context, HttpResponse, LoginStep, PluginInfo, Session, VendorPlugin,
@@ -27,7 +28,7 @@ pub use cache::sha256_hex;
 pub use sandbox::Limits;
 use sandbox::SandboxState;
 
-/// The contract version this host implements (the WIT package version).
+/// The newest contract version this host implements (the WIT package version).
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
 /// Where a plugin came from.
@@ -81,22 +82,29 @@ impl Runtime {
         })
     }
 
-    /// Compiles (or fetches from the cache), links and describes a plugin, and checks that
-    /// its description is usable.
+    /// Checks the contract a plugin file was built for, compiles it (or fetches it from the
+    /// cache), links it and describes it, and checks that the description is usable.
+    ///
+    /// `bytes` must already be trusted (see `catalog`): compiling is the first step that
+    /// treats them as code.
     pub async fn load(&self, bytes: &[u8], source: PluginSource) -> Result<Arc<Plugin>> {
+        let contract = contract::read(bytes)?;
         let sha256 = sha256_hex(bytes);
-        let component = match &self.cache {
+        let cached = match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, bytes, &sha256)?,
-            None => cache::compile(&self.engine, bytes)?,
+            None => cache::Cached {
+                component: cache::compile(&self.engine, bytes)?,
+                info: None,
+            },
         };
         let instance_pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(&cached.component)
             .map_err(anyhow::Error::from)
             .context("linking the plugin: it imports something tenantctl does not provide")?;
-        let pre = VendorPluginPre::new(instance_pre).map_err(anyhow::Error::from).context(
-            "the component does not export the tenantctl:plugin/plugin@0.1 interface this host speaks",
-        )?;
+        let pre = VendorPluginPre::new(instance_pre).map_err(anyhow::Error::from).with_context(|| {
+            format!("the component does not export the {}@{contract} interface in the shape this host speaks", contract::INTERFACE)
+        })?;
         let mut plugin = Plugin {
             info: PluginInfo {
                 vendor: String::new(),
@@ -114,8 +122,16 @@ impl Runtime {
             engine: self.engine.clone(),
             limits: self.limits.clone(),
         };
-        let info = plugin.instantiate().await?.describe().await?;
-        validate(&info)?;
+        // A cached description saves instantiating the plugin just to ask it.
+        let described_now = cached.info.is_none();
+        let info = match cached.info {
+            Some(info) => info,
+            None => plugin.instantiate().await?.describe().await?,
+        };
+        validate(&info, &contract)?;
+        if let (Some(cache), true) = (&self.cache, described_now) {
+            cache.store(&plugin.sha256, &cached.component, Some(&info));
+        }
         plugin.info = info;
         Ok(Arc::new(plugin))
     }
@@ -126,15 +142,17 @@ impl Runtime {
     }
 }
 
-fn validate(info: &PluginInfo) -> Result<()> {
+/// Checks what a plugin says about itself; `exported` is the contract version its exports
+/// name (the one that decides which binding is used).
+fn validate(info: &PluginInfo, exported: &semver::Version) -> Result<()> {
     let is_id = |s: &str| {
         s.starts_with(|c: char| c.is_ascii_lowercase())
             && s.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     };
-    if !is_id(&info.vendor) {
+    if !is_id(&info.vendor) || info.vendor.len() > 64 {
         bail!(
-            "vendor id {:?} must be lower-case letters, digits and '-'",
+            "vendor id {:?} must be at most 64 lower-case letters, digits and '-'",
             info.vendor
         );
     }
@@ -144,23 +162,16 @@ fn validate(info: &PluginInfo) -> Result<()> {
             info.version
         )
     })?;
-    let contract = semver::Version::parse(&info.contract).with_context(|| {
+    let said = semver::Version::parse(&info.contract).with_context(|| {
         format!(
             "contract version {:?} is not a semantic version",
             info.contract
         )
     })?;
-    let ours = semver::Version::parse(CONTRACT_VERSION).expect("CONTRACT_VERSION is semver");
-    let compatible = semver::VersionReq::parse(&format!("^{ours}"))
-        .expect("a caret requirement parses")
-        .matches(&contract)
-        || semver::VersionReq::parse(&format!("^{contract}"))
-            .expect("a caret requirement parses")
-            .matches(&ours);
-    if !compatible {
+    if (said.major, said.minor) != (exported.major, exported.minor) {
         bail!(
-            "plugin was built for contract {contract}, this tenantctl speaks {ours}; \
-             use a plugin and a tenantctl built for the same contract"
+            "the plugin says it was built for contract {said}, but its exports are those of \
+             contract {exported}; it was built inconsistently"
         );
     }
     for field in &info.config {
@@ -233,7 +244,18 @@ impl Plugin {
     pub async fn instantiate(&self) -> Result<PluginInstance<'_>, PluginError> {
         let mut store = Store::new(&self.engine, SandboxState::new(&self.limits));
         store.limiter(|state| state);
-        store.set_epoch_deadline(deadline_ticks(&self.limits));
+        // Every epoch tick, the plugin yields to the async runtime (so a plugin that loops
+        // does not hold a worker thread for its whole deadline) and is stopped once the call
+        // has run past its deadline.
+        store.epoch_deadline_callback(|store| {
+            Ok(if store.data().past_deadline() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+        store.data_mut().start_call();
         let bindings = self
             .pre
             .instantiate_async(&mut store)
@@ -281,10 +303,6 @@ impl Plugin {
     }
 }
 
-fn deadline_ticks(limits: &Limits) -> u64 {
-    (limits.call_deadline.as_millis() / sandbox::EPOCH_TICK.as_millis()).max(1) as u64
-}
-
 /// A plugin that trapped, overran its deadline or memory, or misbehaved.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("plugin {plugin} {version} failed in {call} (step {step}): {cause}")]
@@ -313,8 +331,8 @@ impl PluginInstance<'_> {
     /// Starts a call: a fresh deadline, and the call counted for error messages.
     fn begin_call(&mut self) -> (&bindings::Guest, &mut Store<SandboxState>) {
         self.calls += 1;
-        self.store
-            .set_epoch_deadline(deadline_ticks(&self.plugin.limits));
+        self.store.set_epoch_deadline(1);
+        self.store.data_mut().start_call();
         (self.bindings.tenantctl_plugin_plugin(), &mut self.store)
     }
 

@@ -1,6 +1,6 @@
 //! What a plugin may use while it runs: nothing but memory and a little time.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter};
@@ -9,8 +9,17 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 /// Caps on what one plugin operation may use.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Linear memory a plugin instance may grow to.
+    /// Linear memory a plugin instance may use, summed over every memory of every core
+    /// instance in its store (a component with many memories cannot multiply it).
     pub memory_bytes: usize,
+    /// Core instances a plugin's store may create (a Rust plugin needs a handful).
+    pub max_instances: usize,
+    /// Linear memories a plugin's store may create.
+    pub max_memories: usize,
+    /// Tables a plugin's store may create.
+    pub max_tables: usize,
+    /// Elements one table may grow to.
+    pub max_table_elements: usize,
     /// Wall-clock time one call into the plugin may take.
     pub call_deadline: Duration,
     /// Requests one operation may make before it is stopped as a runaway.
@@ -25,6 +34,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             memory_bytes: 64 << 20,
+            max_instances: 16,
+            max_memories: 2,
+            max_tables: 8,
+            max_table_elements: 100_000,
             call_deadline: Duration::from_secs(2),
             max_steps: 50,
             max_request_bytes: 1 << 20,
@@ -53,11 +66,15 @@ pub fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
 }
 
 /// The host state of one plugin instance: an empty WASI context (no files, no network, no
-/// environment, a clock stuck at zero) and the memory cap.
+/// environment, a clock stuck at zero), the resource caps and the current call's deadline.
 pub struct SandboxState {
     wasi: WasiCtx,
     table: ResourceTable,
-    memory_cap: usize,
+    limits: Limits,
+    /// Linear memory in use across every memory of the store.
+    memory_in_use: usize,
+    /// When the call under way started; the epoch callback stops it past the deadline.
+    call_started: Instant,
     /// Set when the plugin asked for more memory than the cap allows, so a trap that follows
     /// can be explained.
     pub memory_denied: bool,
@@ -76,20 +93,40 @@ impl SandboxState {
         SandboxState {
             wasi,
             table: ResourceTable::new(),
-            memory_cap: limits.memory_bytes,
+            limits: limits.clone(),
+            memory_in_use: 0,
+            call_started: Instant::now(),
             memory_denied: false,
         }
+    }
+
+    /// Starts the clock of a call (or of instantiation, which runs start functions).
+    pub fn start_call(&mut self) {
+        self.call_started = Instant::now();
+    }
+
+    /// True once the call under way has run past its deadline.
+    pub fn past_deadline(&self) -> bool {
+        self.call_started.elapsed() > self.limits.call_deadline
     }
 }
 
 impl ResourceLimiter for SandboxState {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.memory_cap;
+        // Called for every memory, at creation (current 0) and at each growth: the sum over
+        // all of them is what the cap bounds.
+        let total = self
+            .memory_in_use
+            .saturating_add(desired.saturating_sub(current));
+        let allowed = total <= self.limits.memory_bytes;
+        if allowed {
+            self.memory_in_use = total;
+        }
         self.memory_denied |= !allowed;
         Ok(allowed)
     }
@@ -100,7 +137,19 @@ impl ResourceLimiter for SandboxState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        Ok(desired <= self.limits.max_table_elements)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.max_instances
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.max_memories
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.max_tables
     }
 }
 
