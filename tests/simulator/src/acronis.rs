@@ -1,11 +1,13 @@
 //! The Acronis Cyber Protect Cloud Account Management API v2 simulator.
 //!
-//! Serves `POST /api/2/idp/token`, `GET /api/2/clients/{id}`, `GET|PUT /api/2/tenants/{id}`
-//! and `GET /api/2/search`, as `shared/vendor-apis.md` describes them.
+//! Serves `POST /api/2/idp/token`, `GET /api/2/clients/{id}`, `GET /api/2/tenants` (the
+//! paged listing), `GET|PUT|DELETE /api/2/tenants/{id}`, `GET /api/2/tenants/{id}/children`
+//! and `GET /api/2/search`, as `docs/vendors.md` describes them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::net::SocketAddr;
+use std::ops::Bound;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +26,14 @@ use crate::util::{normalize_path, parse_form, random_hex, search_words, uuid, wo
 const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
 /// `limit` of a search that does not give one.
 const DEFAULT_SEARCH_LIMIT: usize = 100;
+/// The largest page of `GET /api/2/tenants`, and its size when no `limit` is given.
+const MAX_LIST_LIMIT: usize = 5000;
+/// The most ids one `GET /api/2/tenants?uuids=` may ask for.
+const MAX_LIST_UUIDS: usize = 100;
+/// The error code of a delete refused because the tenant is still enabled.
+const CODE_ENABLED: i64 = 1023;
+/// The prefix of a listing cursor before base64url, so that a made-up cursor is refused.
+const CURSOR_PREFIX: &str = "after:";
 
 /// How to seed and run an [`AcronisSim`].
 #[derive(Clone, Debug)]
@@ -93,6 +103,9 @@ pub struct AcronisTenant {
     pub enabled: bool,
     /// Optimistic-locking version; every update increases it.
     pub version: u64,
+    /// Whether the tenant was deleted (soft delete: it is gone from every read, search and
+    /// listing, but its last state stays here).
+    pub deleted: bool,
 }
 
 /// The ids of the fixed tenants every [`AcronisSim`] is seeded with.
@@ -138,6 +151,7 @@ struct Tenant {
     version: u64,
     children: u32,
     words: Vec<String>,
+    deleted: bool,
 }
 
 impl Tenant {
@@ -149,7 +163,20 @@ impl Tenant {
             parent_id: self.parent_id.clone(),
             enabled: self.enabled,
             version: self.version,
+            deleted: self.deleted,
         }
+    }
+
+    /// The fields `lod=basic` gives.
+    fn to_basic_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "version": self.version,
+            "parent_id": self.parent_id,
+            "name": self.name,
+            "kind": self.kind.as_str(),
+            "enabled": self.enabled,
+        })
     }
 
     fn to_json(&self) -> Value {
@@ -190,9 +217,13 @@ struct Token {
 }
 
 struct State {
-    tenants: HashMap<String, Tenant>,
-    /// Creation order, so that searches and listings are deterministic.
+    /// Ordered by id: listings page in id order, which stays stable while tenants are added
+    /// and deleted between pages.
+    tenants: BTreeMap<String, Tenant>,
+    /// Creation order, so that searches are deterministic.
     order: Vec<String>,
+    /// Deleted tenants, in the order they were deleted.
+    deleted: Vec<String>,
     users: Vec<User>,
     clients: HashMap<String, ApiClient>,
     tokens: HashMap<String, Token>,
@@ -220,6 +251,7 @@ impl State {
                 version,
                 children: 0,
                 words: search_words(name),
+                deleted: false,
             },
         );
         self.order.push(id.clone());
@@ -284,8 +316,9 @@ pub(crate) struct Acronis {
 impl Acronis {
     fn new(config: &AcronisConfig) -> Self {
         let mut st = State {
-            tenants: HashMap::with_capacity(config.tenants + 16),
+            tenants: BTreeMap::new(),
             order: Vec::with_capacity(config.tenants + 16),
+            deleted: Vec::new(),
             users: Vec::new(),
             clients: HashMap::new(),
             tokens: HashMap::new(),
@@ -472,7 +505,7 @@ impl Acronis {
 
     /// The tenant `id` if the caller (rooted at `root`) may see it.
     fn visible_tenant<'s>(st: &'s State, id: &str, root: &str) -> Result<&'s Tenant, SimResponse> {
-        let Some(tenant) = st.tenants.get(id) else {
+        let Some(tenant) = st.tenants.get(id).filter(|t| !t.deleted) else {
             return Err(envelope(
                 404,
                 json!("not_found"),
@@ -537,16 +570,7 @@ impl Acronis {
             }
         };
         if version != current_version {
-            return SimResponse::json(
-                409,
-                &json!({"error": {
-                    "code": 1001,
-                    "message": "Version mismatch",
-                    "details": {"current_version": current_version, "requested_version": version},
-                    "context": {"tenant_id": id},
-                    "domain": "PlatformAccountServer",
-                }}),
-            );
+            return version_mismatch(id, current_version, version);
         }
         let Some(tenant) = st.tenants.get_mut(id) else {
             return envelope(404, json!("not_found"), &format!("Tenant {id} not found"));
@@ -599,7 +623,7 @@ impl Acronis {
             if items.len() >= limit {
                 break;
             }
-            let Some(t) = st.tenants.get(id) else {
+            let Some(t) = st.tenants.get(id).filter(|t| !t.deleted) else {
                 continue;
             };
             if words_match(&query, &t.words) && st.in_subtree(id, scope) {
@@ -618,7 +642,8 @@ impl Acronis {
             if items.len() >= limit {
                 break;
             }
-            if words_match(&query, &user.words) && st.in_subtree(&user.tenant_id, scope) {
+            let live = st.tenants.get(&user.tenant_id).is_some_and(|t| !t.deleted);
+            if live && words_match(&query, &user.words) && st.in_subtree(&user.tenant_id, scope) {
                 items.push(json!({
                     "obj_type": "user",
                     "id": user.id,
@@ -632,6 +657,218 @@ impl Acronis {
         }
         SimResponse::json(200, &json!({"items": items}))
     }
+
+    /// `GET /api/2/tenants?subtree_root_id=|parent_id=|uuids=` with `lod`, `limit` and `after`:
+    /// one page of tenants in id order, with the cursor of the next page if there is one.
+    fn list_tenants(st: &State, req: &SimRequest, root: &str) -> SimResponse {
+        let bad = |message: &str| envelope(400, json!("bad_request"), message);
+        let basic = match req.query("lod") {
+            None | Some("full") => false,
+            Some("basic") => true,
+            Some(other) => return bad(&format!("Unknown level of detail '{other}'")),
+        };
+        let limit = match req.query("limit") {
+            None => MAX_LIST_LIMIT,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n) if (1..=MAX_LIST_LIMIT).contains(&n) => n,
+                _ => {
+                    return bad(&format!(
+                        "Query parameter 'limit' must be an integer from 1 to {MAX_LIST_LIMIT}"
+                    ));
+                }
+            },
+        };
+        let after = match req.query("after") {
+            None => None,
+            Some(raw) => match decode_cursor(raw) {
+                Some(id) => Some(id),
+                None => return bad("Query parameter 'after' is not a valid cursor"),
+            },
+        };
+        let given = |name: &str| req.query(name).filter(|v| !v.trim().is_empty());
+        let selection = if let Some(scope) = given("subtree_root_id") {
+            if let Err(resp) = Self::visible_tenant(st, scope, root) {
+                return resp;
+            }
+            Selection::Subtree(scope)
+        } else if let Some(parent) = given("parent_id") {
+            if let Err(resp) = Self::visible_tenant(st, parent, root) {
+                return resp;
+            }
+            Selection::Children(parent)
+        } else if let Some(list) = given("uuids") {
+            let ids: BTreeSet<&str> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .collect();
+            if ids.len() > MAX_LIST_UUIDS {
+                return bad(&format!(
+                    "Query parameter 'uuids' takes at most {MAX_LIST_UUIDS} ids"
+                ));
+            }
+            // Unknown ids are left out of the answer; ids the client may not see are refused.
+            if let Some(foreign) = ids.iter().find(|id| {
+                st.tenants.get(**id).is_some_and(|t| !t.deleted) && !st.in_subtree(id, root)
+            }) {
+                return envelope(
+                    403,
+                    json!("forbidden"),
+                    &format!("Access to tenant {foreign} is denied"),
+                );
+            }
+            Selection::Ids(ids)
+        } else {
+            return bad(
+                "One of the query parameters 'subtree_root_id', 'parent_id' or 'uuids' is required",
+            );
+        };
+        let from = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let candidates: Box<dyn Iterator<Item = &Tenant>> = match &selection {
+            Selection::Ids(ids) => Box::new(
+                ids.range::<str, _>((from, Bound::Unbounded))
+                    .filter_map(|id| st.tenants.get(*id)),
+            ),
+            _ => Box::new(
+                st.tenants
+                    .range::<str, _>((from, Bound::Unbounded))
+                    .map(|(_, t)| t),
+            ),
+        };
+        let mut page: Vec<&Tenant> = candidates
+            .filter(|t| !t.deleted)
+            .filter(|t| match &selection {
+                Selection::Subtree(scope) => st.in_subtree(&t.id, scope),
+                Selection::Children(parent) => t.parent_id == *parent,
+                Selection::Ids(_) => true,
+            })
+            .take(limit + 1)
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let cursors = match page.last() {
+            Some(last) if more => json!({"after": encode_cursor(&last.id)}),
+            _ => json!({}),
+        };
+        let items: Vec<Value> = page
+            .iter()
+            .map(|t| {
+                if basic {
+                    t.to_basic_json()
+                } else {
+                    t.to_json()
+                }
+            })
+            .collect();
+        SimResponse::json(
+            200,
+            &json!({
+                "paging": {"cursors": cursors},
+                "timestamp": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+                "items": items,
+            }),
+        )
+    }
+
+    /// `GET /api/2/tenants/{id}/children`: the ids of the direct children, in id order.
+    fn children(st: &State, id: &str, root: &str) -> SimResponse {
+        if let Err(resp) = Self::visible_tenant(st, id, root) {
+            return resp;
+        }
+        let items: Vec<&str> = st
+            .tenants
+            .values()
+            .filter(|t| !t.deleted && t.parent_id == id)
+            .map(|t| t.id.as_str())
+            .collect();
+        SimResponse::json(200, &json!({"items": items}))
+    }
+
+    /// `DELETE /api/2/tenants/{id}?version=N`: soft-deletes a disabled tenant and everything
+    /// below it.
+    fn delete_tenant(st: &mut State, req: &SimRequest, id: &str, root: &str) -> SimResponse {
+        let (current_version, enabled) = match Self::visible_tenant(st, id, root) {
+            Ok(t) => (t.version, t.enabled),
+            Err(resp) => return resp,
+        };
+        if id == root {
+            return envelope(
+                403,
+                json!("forbidden"),
+                "An API client cannot delete its own tenant",
+            );
+        }
+        let Some(raw) = req.query("version") else {
+            return envelope(
+                400,
+                json!("bad_request"),
+                "Query parameter 'version' is required",
+            );
+        };
+        let Ok(version) = raw.trim().parse::<u64>() else {
+            return envelope(
+                400,
+                json!("bad_request"),
+                "Query parameter 'version' must be an integer",
+            );
+        };
+        if version != current_version {
+            return version_mismatch(id, current_version, version);
+        }
+        if enabled {
+            return SimResponse::json(
+                400,
+                &json!({"error": {
+                    "code": CODE_ENABLED,
+                    "message": "Tenant must be disabled before deletion",
+                    "details": {},
+                    "context": {"tenant_id": id},
+                    "domain": "PlatformAccountServer",
+                }}),
+            );
+        }
+        // The vendor removes sub-tenants afterwards; to a client they are gone at once.
+        let mut gone = vec![id.to_string()];
+        gone.extend(
+            st.tenants
+                .values()
+                .filter(|t| !t.deleted && t.id != id && st.in_subtree(&t.id, id))
+                .map(|t| t.id.clone()),
+        );
+        for gone_id in &gone {
+            if let Some(t) = st.tenants.get_mut(gone_id) {
+                t.deleted = true;
+            }
+        }
+        let parent_id = st.tenants.get(id).map(|t| t.parent_id.clone());
+        if let Some(parent) = parent_id.and_then(|p| st.tenants.get_mut(&p)) {
+            parent.children = parent.children.saturating_sub(1);
+        }
+        st.deleted.extend(gone);
+        SimResponse::empty(204)
+    }
+}
+
+/// Which tenants a listing covers.
+enum Selection<'q> {
+    /// The tenant and everything below it.
+    Subtree(&'q str),
+    /// The tenant's direct children.
+    Children(&'q str),
+    /// These ids.
+    Ids(BTreeSet<&'q str>),
+}
+
+/// The opaque `paging.cursors.after` value for a page ending at tenant `id`.
+fn encode_cursor(id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{id}"))
+}
+
+/// The tenant id a cursor made by [`encode_cursor`] names.
+fn decode_cursor(cursor: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.strip_prefix(CURSOR_PREFIX).map(str::to_string)
 }
 
 impl Vendor for Acronis {
@@ -661,6 +898,15 @@ impl Vendor for Acronis {
                 }
                 Self::client(st, client_id)
             }
+            ["api", "2", "tenants"] => {
+                if req.method != Method::GET {
+                    return method_not_allowed(&req.method);
+                }
+                match Self::authenticate(st, req) {
+                    Ok(root) => Self::list_tenants(st, req, &root),
+                    Err(resp) => resp,
+                }
+            }
             ["api", "2", "tenants", id] => {
                 let root = match Self::authenticate(st, req) {
                     Ok(root) => root,
@@ -672,7 +918,17 @@ impl Vendor for Acronis {
                         Err(resp) => resp,
                     },
                     Method::PUT => Self::update_tenant(st, req, id, &root),
+                    Method::DELETE => Self::delete_tenant(st, req, id, &root),
                     _ => method_not_allowed(&req.method),
+                }
+            }
+            ["api", "2", "tenants", id, "children"] => {
+                if req.method != Method::GET {
+                    return method_not_allowed(&req.method);
+                }
+                match Self::authenticate(st, req) {
+                    Ok(root) => Self::children(st, id, &root),
+                    Err(resp) => resp,
                 }
             }
             ["api", "2", "search"] => {
@@ -731,7 +987,12 @@ impl Vendor for Acronis {
     fn state_json(&self) -> Value {
         let st = lock(&self.state);
         json!({
-            "tenants": st.order.iter().filter_map(|id| st.tenants.get(id)).map(Tenant::to_json).collect::<Vec<_>>(),
+            "tenants": st.order.iter().filter_map(|id| st.tenants.get(id)).map(|t| {
+                let mut value = t.to_json();
+                value["deleted"] = json!(t.deleted);
+                value
+            }).collect::<Vec<_>>(),
+            "deleted": st.deleted,
             "users": st.users.iter().map(|u| json!({
                 "id": u.id, "login": u.login, "name": u.name, "tenant_id": u.tenant_id,
             })).collect::<Vec<_>>(),
@@ -770,6 +1031,20 @@ fn envelope(status: u16, code: Value, message: &str) -> SimResponse {
             "message": message,
             "details": {},
             "context": {},
+            "domain": "PlatformAccountServer",
+        }}),
+    )
+}
+
+/// 409 with code 1001, as a stale `version` gets.
+fn version_mismatch(id: &str, current_version: u64, requested_version: u64) -> SimResponse {
+    SimResponse::json(
+        409,
+        &json!({"error": {
+            "code": 1001,
+            "message": "Version mismatch",
+            "details": {"current_version": current_version, "requested_version": requested_version},
+            "context": {"tenant_id": id},
             "domain": "PlatformAccountServer",
         }}),
     )
@@ -892,7 +1167,7 @@ impl AcronisSim {
         n.checked_sub(1).and_then(|i| st.generated.get(i).cloned())
     }
 
-    /// A snapshot of tenant `id`.
+    /// A snapshot of tenant `id`; a deleted tenant keeps its last state, with `deleted` set.
     pub fn tenant(&self, id: &str) -> Option<AcronisTenant> {
         lock(&self.server.vendor().state)
             .tenants
@@ -900,20 +1175,38 @@ impl AcronisSim {
             .map(Tenant::snapshot)
     }
 
-    /// Every tenant named exactly `name`, in creation order.
+    /// Every tenant named exactly `name` and not deleted, in creation order.
     pub fn tenants_named(&self, name: &str) -> Vec<AcronisTenant> {
         let st = lock(&self.server.vendor().state);
         st.order
             .iter()
             .filter_map(|id| st.tenants.get(id))
-            .filter(|t| t.name == name)
+            .filter(|t| t.name == name && !t.deleted)
             .map(Tenant::snapshot)
             .collect()
     }
 
-    /// How many tenants exist, fixtures included.
+    /// How many tenants exist (not deleted), fixtures included.
     pub fn tenant_count(&self) -> usize {
-        lock(&self.server.vendor().state).tenants.len()
+        lock(&self.server.vendor().state)
+            .tenants
+            .values()
+            .filter(|t| !t.deleted)
+            .count()
+    }
+
+    /// Whether tenant `id` was deleted (by a `DELETE` of it or of a tenant above it).
+    pub fn is_deleted(&self, id: &str) -> bool {
+        lock(&self.server.vendor().state)
+            .tenants
+            .get(id)
+            .is_some_and(|t| t.deleted)
+    }
+
+    /// Every deleted tenant, in the order they were deleted (a tenant before the sub-tenants
+    /// deleted with it).
+    pub fn deleted(&self) -> Vec<String> {
+        lock(&self.server.vendor().state).deleted.clone()
     }
 
     /// Enables or disables tenant `id` as another administrator would: its version

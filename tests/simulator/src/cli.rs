@@ -97,6 +97,10 @@ pub struct Args {
     /// Answer VSPC company changes with 202 and a `Location` (queued) instead of 200.
     #[arg(long)]
     pub vspc_async_patches: bool,
+    /// How many polls of a VSPC async action (a company delete) answer `running` before it
+    /// finishes.
+    #[arg(long, default_value_t = 2)]
+    pub vspc_async_polls: u32,
 }
 
 /// The simulators started by [`start`]; dropping them stops them.
@@ -194,6 +198,7 @@ pub fn start(args: &Args) -> Result<Running> {
             tenants: args.tenants,
             seed: args.seed,
             async_patches: args.vspc_async_patches,
+            async_polls: args.vspc_async_polls,
             ..VspcConfig::default()
         };
         if let Some(secs) = args.token_lifetime {
@@ -372,9 +377,17 @@ mod tests {
             "--vspc-requests-per-minute",
             "100",
             "--vspc-async-patches",
+            "--vspc-async-polls",
+            "0",
             "--token-lifetime",
             "60",
         ]);
+        assert_eq!(args.vspc_async_polls, 0);
+        assert_eq!(
+            Args::parse_from(["tenantctl-simulator"]).vspc_async_polls,
+            2,
+            "the default"
+        );
         let running = start(&args).unwrap();
         assert!(running.acronis.is_none() && running.commvault.is_none());
         let lines = running.exports();

@@ -1,7 +1,8 @@
 //! The Commvault Command Center REST API simulator.
 //!
-//! Serves `POST /Login`, `GET /Organization`, `GET /Organization/{id}`,
-//! `POST /Organization/{id}/action/deactivate|activate` and `POST /Tenant/Offboard` under
+//! Serves `POST /Login`, `GET /Organization` (paged with `start` and `limit`),
+//! `GET|DELETE /Organization/{id}`, `POST /Organization/{id}/action/deactivate|activate` and
+//! `POST /Tenant/Offboard` under
 //! both `/commandcenter/api` and `/webconsole/api`, case-insensitively and tolerating doubled
 //! slashes, as `shared/vendor-apis.md` describes them.
 
@@ -128,6 +129,16 @@ impl DeactivateOptions {
         self.disable_backup && self.disable_restore && self.disable_login
     }
 
+    /// The `status` the company list reports: `ACTIVE` when no option is set, `DEACTIVATED`
+    /// otherwise (partly deactivated included).
+    pub fn status(&self) -> &'static str {
+        if self.is_active() {
+            "ACTIVE"
+        } else {
+            "DEACTIVATED"
+        }
+    }
+
     fn to_json(self) -> Value {
         json!({
             "disableBackup": self.disable_backup,
@@ -215,12 +226,14 @@ struct State {
     /// Token -> last use.
     tokens: HashMap<String, Instant>,
     offboarded: BTreeSet<u32>,
+    /// Deleted companies; they are gone from `orgs`.
+    deleted: BTreeSet<u32>,
     rng: StdRng,
     logins: u64,
     failed_logins: u64,
     window: Option<RateWindow>,
-    /// The serialized `GET /Organization` answer; names and ids change only when a company
-    /// is added, and soak tests list 10,000 companies often.
+    /// The serialized `GET /Organization` answer (the whole list): soak tests list 10,000
+    /// companies often. Cleared whenever a company is added, deleted or changes status.
     list_cache: Option<Bytes>,
 }
 
@@ -275,6 +288,7 @@ impl Commvault {
             generated: Vec::with_capacity(config.tenants),
             tokens: HashMap::new(),
             offboarded: BTreeSet::new(),
+            deleted: BTreeSet::new(),
             // Salted so that both vendors started with the same seed do not share ids.
             rng: StdRng::seed_from_u64(config.seed ^ 0xc0a1_7ea5),
             logins: 0,
@@ -438,25 +452,76 @@ impl Commvault {
         .with_header("Retry-After", format!("{remaining:.0}")))
     }
 
-    fn list(st: &mut State) -> SimResponse {
-        if let Some(body) = &st.list_cache {
+    /// `GET Organization`, the whole list or, with `start` and `limit`, one page of it.
+    fn list(st: &mut State, req: &SimRequest) -> SimResponse {
+        let number = |name: &str, min: usize| match req.query(name) {
+            None => Ok(None),
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n) if n >= min => Ok(Some(n)),
+                _ => Err(SimResponse::json(
+                    400,
+                    &json!({
+                        "errorMessage": format!("Invalid value for {name}: {raw}"),
+                        "errorCode": 3,
+                    }),
+                )),
+            },
+        };
+        let (start, limit) = match (number("start", 0), number("limit", 1)) {
+            (Ok(start), Ok(limit)) => (start, limit),
+            (Err(resp), _) | (_, Err(resp)) => return resp,
+        };
+        let paged = start.is_some() || limit.is_some();
+        if !paged && let Some(body) = &st.list_cache {
             return SimResponse::text(200, JSON, body.clone());
         }
         let providers: Vec<Value> = st
             .order
             .iter()
+            .skip(start.unwrap_or(0))
+            .take(limit.unwrap_or(usize::MAX))
             .filter_map(|id| st.orgs.get(id))
             .map(|o| {
                 json!({
                     "connectName": o.name,
                     "shortName": o.short_name(),
                     "providerGUID": o.guid,
+                    "status": o.opts.status(),
                 })
             })
             .collect();
-        let body = Bytes::from(json!({"providers": providers}).to_string());
-        st.list_cache = Some(body.clone());
+        let body = Bytes::from(
+            json!({"providers": providers, "filterQueryCount": st.order.len()}).to_string(),
+        );
+        if !paged {
+            st.list_cache = Some(body.clone());
+        }
         SimResponse::text(200, JSON, body)
+    }
+
+    /// `DELETE Organization/{id}`: deletes a deactivated company; refusals are HTTP 200 with
+    /// a non-zero `errorCode`.
+    fn delete(st: &mut State, id: Option<u32>) -> SimResponse {
+        let Some((id, opts)) = id.and_then(|id| st.orgs.get(&id)).map(|o| (o.id, o.opts)) else {
+            return not_found();
+        };
+        if !opts.is_deactivated() {
+            return SimResponse::json(
+                200,
+                &json!({
+                    "errorCode": 2,
+                    "errorMessage": "The company must be deactivated before it can be deleted",
+                }),
+            );
+        }
+        st.orgs.remove(&id);
+        st.order.retain(|o| *o != id);
+        st.deleted.insert(id);
+        st.list_cache = None;
+        SimResponse::json(
+            200,
+            &json!({"errorCode": 0, "errorMessage": format!("Successfully deleted company {id}")}),
+        )
     }
 
     fn detail(st: &State, id: Option<u32>) -> SimResponse {
@@ -486,6 +551,7 @@ impl Commvault {
         let Some(org) = id.and_then(|id| st.orgs.get_mut(&id)) else {
             return not_found();
         };
+        st.list_cache = None;
         if activate {
             org.opts = DeactivateOptions::default();
         } else {
@@ -568,50 +634,52 @@ impl Vendor for Commvault {
             return no_such_endpoint(&req.path);
         };
         let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-        let get = req.method == Method::GET;
-        let post = req.method == Method::POST;
         let mut st = lock(&self.state);
         let st = &mut *st;
-        let (expected_post, kind) = match segments.as_slice() {
+        let (expected, kind) = match segments.as_slice() {
             [] => {
-                return if get {
+                return if req.method == Method::GET {
                     SimResponse::text(200, "text/plain; charset=utf-8", "OK")
                 } else {
                     method_not_allowed()
                 };
             }
             ["login"] => {
-                return if post {
+                return if req.method == Method::POST {
                     self.login(st, req)
                 } else {
                     method_not_allowed()
                 };
             }
-            ["organization"] => (false, Endpoint::List),
-            ["organization", id] => (false, Endpoint::Detail(id.parse().ok())),
+            ["organization"] => (Method::GET, Endpoint::List),
+            ["organization", id] if req.method == Method::DELETE => {
+                (Method::DELETE, Endpoint::Delete(id.parse().ok()))
+            }
+            ["organization", id] => (Method::GET, Endpoint::Detail(id.parse().ok())),
             ["organization", id, "action", "deactivate"] => {
-                (true, Endpoint::SetState(id.parse().ok(), false))
+                (Method::POST, Endpoint::SetState(id.parse().ok(), false))
             }
             ["organization", id, "action", "activate"] => {
-                (true, Endpoint::SetState(id.parse().ok(), true))
+                (Method::POST, Endpoint::SetState(id.parse().ok(), true))
             }
-            ["tenant", "offboard"] => (true, Endpoint::Offboard),
+            ["tenant", "offboard"] => (Method::POST, Endpoint::Offboard),
             _ => return no_such_endpoint(&req.path),
         };
-        if (expected_post && !post) || (!expected_post && !get) {
+        if req.method != expected {
             return method_not_allowed();
         }
         if let Err(resp) = self.authenticate(st, req) {
             return resp;
         }
-        if let Err(resp) = self.rate_limit(st, expected_post) {
+        if let Err(resp) = self.rate_limit(st, expected != Method::GET) {
             return resp;
         }
         match kind {
-            Endpoint::List => Self::list(st),
+            Endpoint::List => Self::list(st, req),
             Endpoint::Detail(id) => Self::detail(st, id),
             Endpoint::SetState(id, activate) => Self::set_state(st, req, id, activate),
             Endpoint::Offboard => Self::offboard(st, req),
+            Endpoint::Delete(id) => Self::delete(st, id),
         }
     }
 
@@ -633,6 +701,7 @@ impl Vendor for Commvault {
             _ => None,
         };
         let mut st = lock(&self.state);
+        st.list_cache = None;
         if let Some(org) = id.and_then(|id| st.orgs.get_mut(&id)) {
             org.opts = if org.opts.is_active() {
                 DeactivateOptions::DEACTIVATED
@@ -683,8 +752,10 @@ impl Vendor for Commvault {
                 "description": o.description,
                 "deactivateOptions": o.opts.to_json(),
                 "enabled": o.opts.is_active(),
+                "status": o.opts.status(),
                 "offboarded": st.offboarded.contains(&o.id),
             })).collect::<Vec<_>>(),
+            "deleted": st.deleted,
             "logins": st.logins,
             "failed_logins": st.failed_logins,
             "live_tokens": st.tokens.values().filter(|t| now.duration_since(**t) < self.idle_timeout).count(),
@@ -709,6 +780,7 @@ enum Endpoint {
     Detail(Option<u32>),
     SetState(Option<u32>, bool),
     Offboard,
+    Delete(Option<u32>),
 }
 
 /// A JSON number or numeric string as an id.
@@ -844,7 +916,7 @@ impl CommvaultSim {
         n.checked_sub(1).and_then(|i| st.generated.get(i).copied())
     }
 
-    /// A snapshot of organization `id`.
+    /// A snapshot of organization `id`; `None` once it is deleted.
     pub fn organization(&self, id: u32) -> Option<CommvaultOrganization> {
         lock(&self.server.vendor().state)
             .orgs
@@ -884,6 +956,7 @@ impl CommvaultSim {
             disable_restore: restore,
             disable_login: login,
         };
+        st.list_cache = None;
     }
 
     /// Ids of every organization offboarded so far, ascending.
@@ -898,6 +971,20 @@ impl CommvaultSim {
     /// Whether organization `id` has been offboarded.
     pub fn is_offboarded(&self, id: u32) -> bool {
         lock(&self.server.vendor().state).offboarded.contains(&id)
+    }
+
+    /// Whether organization `id` was deleted.
+    pub fn is_deleted(&self, id: u32) -> bool {
+        lock(&self.server.vendor().state).deleted.contains(&id)
+    }
+
+    /// Ids of every organization deleted so far, ascending.
+    pub fn deleted(&self) -> Vec<u32> {
+        lock(&self.server.vendor().state)
+            .deleted
+            .iter()
+            .copied()
+            .collect()
     }
 
     /// Adds an active organization named `name`; returns its id.

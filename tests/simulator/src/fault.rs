@@ -37,8 +37,9 @@ pub enum Fault {
     /// Expire every token right before serving, so the request gets a genuine 401.
     ExpireTokens,
     /// Change the targeted tenant behind the client's back before serving: Acronis bumps the
-    /// tenant's `version` (a PUT then gets a genuine 409), Commvault flips the organization
-    /// between active and deactivated.
+    /// tenant's `version` (a PUT or DELETE then gets a genuine 409), Commvault flips the
+    /// organization between active and deactivated, VSPC flips the company between Active
+    /// and Disabled (a DELETE of a Disabled company is then refused).
     ConcurrentChange,
     /// Answer HTTP 200 carrying a failure in the body, in the shape the endpoint uses
     /// (Commvault `errList`, `response.errorCode` or `errorCode`; Acronis an error envelope).
@@ -47,6 +48,16 @@ pub enum Fault {
         code: i64,
         /// The vendor error message.
         message: String,
+    },
+    /// Serve the request normally, but let the asynchronous action it starts end badly: a
+    /// VSPC `DELETE` (or async `PATCH`) is accepted with 202 as usual, and its async action
+    /// ends `failed` (or `canceled`) instead of `succeed`, leaving the company as it was.
+    /// Vendors without asynchronous actions serve the request normally.
+    AsyncFailure {
+        /// The error message the failed action reports.
+        message: String,
+        /// End `canceled` instead of `failed`.
+        canceled: bool,
     },
 }
 
@@ -84,6 +95,22 @@ impl Fault {
         }
     }
 
+    /// An [`Fault::AsyncFailure`] that ends `failed` with `message`.
+    pub fn async_failure(message: impl Into<String>) -> Self {
+        Fault::AsyncFailure {
+            message: message.into(),
+            canceled: false,
+        }
+    }
+
+    /// An [`Fault::AsyncFailure`] that ends `canceled`.
+    pub fn async_canceled() -> Self {
+        Fault::AsyncFailure {
+            message: "The action was canceled.".to_string(),
+            canceled: true,
+        }
+    }
+
     /// Adds a response header to a [`Fault::Status`]; other faults are returned unchanged.
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         if let Fault::Status { headers, .. } = &mut self {
@@ -116,6 +143,10 @@ impl Fault {
             Fault::ExpireTokens => "expire_tokens".to_string(),
             Fault::ConcurrentChange => "concurrent_change".to_string(),
             Fault::Http200Error { code, .. } => format!("http200_error {code}"),
+            Fault::AsyncFailure {
+                canceled: false, ..
+            } => "async_failure".to_string(),
+            Fault::AsyncFailure { canceled: true, .. } => "async_canceled".to_string(),
         }
     }
 }
@@ -131,7 +162,8 @@ impl Fault {
 /// `{"method": "PUT", "path": "/tenants/", "after": 0, "times": 2, "fault": {"kind": "status", "status": 503, "headers": {"Retry-After": "1"}}}`;
 /// `times` defaults to 1 and `null` means forever. Fault kinds: `status` (`status`, `body`,
 /// `content_type`, `headers`), `reset`, `delay` (`ms`), `non_json` (`status`),
-/// `expire_tokens`, `concurrent_change`, `http200_error` (`code`, `message`).
+/// `expire_tokens`, `concurrent_change`, `http200_error` (`code`, `message`),
+/// `async_failure` (`message`, `canceled`, default false).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "wire::Rule", into = "wire::Rule")]
 pub struct FaultRule {
@@ -345,6 +377,16 @@ mod wire {
             code: i64,
             message: String,
         },
+        AsyncFailure {
+            #[serde(default = "failed_message")]
+            message: String,
+            #[serde(default)]
+            canceled: bool,
+        },
+    }
+
+    fn failed_message() -> String {
+        "The action failed.".to_string()
     }
 
     impl TryFrom<Rule> for FaultRule {
@@ -384,6 +426,9 @@ mod wire {
                 Kind::ExpireTokens => Fault::ExpireTokens,
                 Kind::ConcurrentChange => Fault::ConcurrentChange,
                 Kind::Http200Error { code, message } => Fault::Http200Error { code, message },
+                Kind::AsyncFailure { message, canceled } => {
+                    Fault::AsyncFailure { message, canceled }
+                }
             };
             Ok(FaultRule {
                 method: r.method,
@@ -418,6 +463,9 @@ mod wire {
                 Fault::ExpireTokens => Kind::ExpireTokens,
                 Fault::ConcurrentChange => Kind::ConcurrentChange,
                 Fault::Http200Error { code, message } => Kind::Http200Error { code, message },
+                Fault::AsyncFailure { message, canceled } => {
+                    Kind::AsyncFailure { message, canceled }
+                }
             };
             Rule {
                 method: r.method,
@@ -513,6 +561,20 @@ mod tests {
         let once: FaultRule =
             serde_json::from_str(r#"{"fault":{"kind":"delay","ms":250}}"#).unwrap();
         assert_eq!(once, FaultRule::new(Fault::delay_ms(250)));
+        let failing: FaultRule = serde_json::from_str(
+            r#"{"method":"DELETE","fault":{"kind":"async_failure","message":"Agents are busy"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            failing,
+            FaultRule::new(Fault::async_failure("Agents are busy")).method("DELETE")
+        );
+        let canceled: FaultRule =
+            serde_json::from_str(r#"{"fault":{"kind":"async_failure","canceled":true}}"#).unwrap();
+        assert!(matches!(
+            canceled.fault,
+            Fault::AsyncFailure { canceled: true, .. }
+        ));
         assert!(serde_json::from_str::<FaultRule>(r#"{"fault":{"kind":"nope"}}"#).is_err());
         assert!(
             serde_json::from_str::<FaultRule>(r#"{"probability":2,"fault":{"kind":"reset"}}"#)

@@ -37,4 +37,7 @@ pub use commvault::{
 };
 pub use fault::{Fault, FaultRule};
 pub use record::RecordedRequest;
-pub use vspc::{VspcCompany, VspcConfig, VspcFixtures, VspcRateLimit, VspcSim, VspcStatus};
+pub use vspc::{
+    VspcActionStatus, VspcCompany, VspcConfig, VspcDeletion, VspcFixtures, VspcRateLimit, VspcSim,
+    VspcStatus,
+};

@@ -100,6 +100,15 @@ impl SimResponse {
         }
     }
 
+    /// A response without a body or `Content-Type` (e.g. 204).
+    pub(crate) fn empty(status: u16) -> Self {
+        SimResponse {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
     pub(crate) fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_string(), value.into()));
         self
@@ -131,6 +140,12 @@ pub(crate) trait Vendor: Send + Sync + 'static {
     fn concurrent_change(&self, req: &SimRequest);
     /// An HTTP 200 response carrying a failure in the shape the endpoint uses.
     fn http200_error(&self, req: &SimRequest, code: i64, message: &str) -> SimResponse;
+    /// Serves the request, but lets the asynchronous action it starts end `failed` (or
+    /// `canceled`) with `message`; vendors without asynchronous actions just serve it.
+    fn handle_async_failure(&self, req: &SimRequest, message: &str, canceled: bool) -> SimResponse {
+        let _ = (message, canceled);
+        self.handle(req)
+    }
     /// The vendor's usual error body for a status.
     fn error_response(&self, status: u16) -> SimResponse;
     /// The state, for `GET /_sim/tenants`.
@@ -450,6 +465,9 @@ async fn handle<V: Vendor>(
         Some(Fault::NonJson { status }) => html_error_page(status),
         Some(Fault::Http200Error { code, message }) => {
             shared.vendor.http200_error(&req, code, &message)
+        }
+        Some(Fault::AsyncFailure { message, canceled }) => {
+            shared.vendor.handle_async_failure(&req, &message, canceled)
         }
     };
     guard.finish(Some(response.status), label);

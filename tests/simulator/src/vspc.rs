@@ -1,8 +1,9 @@
 //! The Veeam Service Provider Console REST API v3 simulator.
 //!
 //! Serves `POST /api/v3/token`, `GET /api/v3/organizations/companies` (with the documented
-//! `filter`, `limit` and `offset`), and `GET|PATCH /api/v3/organizations/companies/{uid}`,
-//! as `docs/vendors.md` ("Veeam Service Provider Console") describes them. Paths compare
+//! `filter`, `limit` and `offset`), `GET|PATCH|DELETE /api/v3/organizations/companies/{uid}`
+//! and `GET /api/v3/asyncActions/{id}` (the asynchronous delete is polled there), as
+//! `docs/vendors.md` ("Veeam Service Provider Console") describes them. Paths compare
 //! ignoring case, as the vendor's ASP.NET server does.
 
 use std::collections::HashMap;
@@ -74,6 +75,46 @@ impl VspcStatus {
     }
 }
 
+/// The `status` of an async action (`GET /api/v3/asyncActions/{id}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VspcActionStatus {
+    /// `running`: still in progress; poll again.
+    Running,
+    /// `succeed`: done.
+    Succeed,
+    /// `failed`: the action did not complete; the error is in the answer's `errors`.
+    Failed,
+    /// `canceled`: the action was canceled.
+    Canceled,
+}
+
+impl VspcActionStatus {
+    /// The API spelling: `running`, `succeed`, `failed` or `canceled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VspcActionStatus::Running => "running",
+            VspcActionStatus::Succeed => "succeed",
+            VspcActionStatus::Failed => "failed",
+            VspcActionStatus::Canceled => "canceled",
+        }
+    }
+}
+
+/// One company `DELETE` the simulator accepted (202), with the parameters it was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VspcDeletion {
+    /// The company's `instanceUid`.
+    pub company_uid: String,
+    /// The async action tracking it (the last segment of the `Location` header).
+    pub action_id: String,
+    /// The `removeAllAgents` query parameter.
+    pub remove_all_agents: bool,
+    /// The `removeBackups` query parameter.
+    pub remove_backups: bool,
+    /// Where the async action stands.
+    pub status: VspcActionStatus,
+}
+
 /// A throttling policy: at most `requests` API requests per `period`, then 429.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VspcRateLimit {
@@ -94,9 +135,19 @@ pub struct VspcConfig {
     pub password: String,
     /// How long an access token lives, in seconds (the real service: 1 hour).
     pub token_lifetime_secs: u64,
-    /// Answer a company `PATCH` with 202 and a `Location` header instead of 200 and the
-    /// company (the change is still applied at once).
+    /// Answer a company `PATCH` with 202 and a `Location` header naming a pollable async
+    /// action instead of 200 and the company (the change is still applied at once).
     pub async_patches: bool,
+    /// How many polls of an async action answer `running` before it finishes (the next poll
+    /// answers `succeed`, `failed` or `canceled`). A company being deleted is `Deleting`
+    /// until then.
+    pub async_polls: u32,
+    /// How long a finished async action stays readable after it succeeded, in seconds (the
+    /// real service: 5 minutes); then its URL answers 404.
+    pub async_success_ttl_secs: u64,
+    /// How long a finished async action stays readable after it failed or was canceled, in
+    /// seconds (the real service: 1 hour).
+    pub async_failure_ttl_secs: u64,
     /// Optional throttling; `None` (the default) never answers 429.
     pub rate_limit: Option<VspcRateLimit>,
     /// Seed for uids, tokens and probabilistic faults.
@@ -111,6 +162,9 @@ impl Default for VspcConfig {
             password: "demo-password".to_string(),
             token_lifetime_secs: 3600,
             async_patches: false,
+            async_polls: 2,
+            async_success_ttl_secs: 5 * 60,
+            async_failure_ttl_secs: 60 * 60,
             rate_limit: None,
             seed: 1,
         }
@@ -187,6 +241,47 @@ struct Window {
     used: u32,
 }
 
+/// What finishing an async action does.
+enum Work {
+    /// Remove the company (on success) or put its status back (on failure).
+    Delete { uid: String, previous: VspcStatus },
+    /// Nothing: the change was applied when the action started.
+    Applied,
+}
+
+struct AsyncAction {
+    id: String,
+    name: &'static str,
+    start_time: String,
+    status: VspcActionStatus,
+    /// Polls still to answer `running`.
+    polls_left: u32,
+    work: Work,
+    /// Set by [`crate::Fault::AsyncFailure`]: the action ends `failed` (or `canceled`).
+    failure: Option<(String, bool)>,
+    error: Option<String>,
+    finished_at: Option<Instant>,
+}
+
+impl AsyncAction {
+    fn to_json(&self) -> Value {
+        let errors = self
+            .error
+            .as_ref()
+            .map(|message| json!([{"message": message, "type": "logical", "code": 1000}]));
+        json!({
+            "data": {
+                "id": self.id,
+                "actionName": self.name,
+                "startTime": self.start_time,
+                "status": self.status.as_str(),
+            },
+            "meta": null,
+            "errors": errors,
+        })
+    }
+}
+
 struct State {
     companies: HashMap<String, Company>,
     /// Creation order, so that lists are deterministic.
@@ -200,6 +295,10 @@ struct State {
     tokens_issued: u64,
     failed_logins: u64,
     window: Option<Window>,
+    actions: HashMap<String, AsyncAction>,
+    deletions: Vec<VspcDeletion>,
+    /// Uids of deleted companies, in the order their deletions finished.
+    deleted: Vec<String>,
 }
 
 impl State {
@@ -218,6 +317,48 @@ impl State {
         self.order.push(uid.clone());
         uid
     }
+
+    /// Forgets finished actions whose results are past their retention time.
+    fn expire_actions(&mut self, success_ttl: Duration, failure_ttl: Duration) {
+        let now = Instant::now();
+        self.actions.retain(|_, action| {
+            let ttl = match action.status {
+                VspcActionStatus::Succeed => success_ttl,
+                _ => failure_ttl,
+            };
+            action
+                .finished_at
+                .is_none_or(|at| now.duration_since(at) < ttl)
+        });
+    }
+
+    /// Finishes action `id`: applies its work, or undoes it when a failure was injected.
+    fn finish(&mut self, id: &str) {
+        let Some(action) = self.actions.get_mut(id) else {
+            return;
+        };
+        let (status, error) = match &action.failure {
+            Some((message, true)) => (VspcActionStatus::Canceled, message.clone()),
+            Some((message, false)) => (VspcActionStatus::Failed, message.clone()),
+            None => (VspcActionStatus::Succeed, String::new()),
+        };
+        action.status = status;
+        action.error = (status != VspcActionStatus::Succeed).then_some(error);
+        action.finished_at = Some(Instant::now());
+        if let Work::Delete { uid, previous } = &action.work {
+            let (uid, previous) = (uid.clone(), *previous);
+            if status == VspcActionStatus::Succeed {
+                self.companies.remove(&uid);
+                self.order.retain(|u| *u != uid);
+                self.deleted.push(uid);
+            } else if let Some(company) = self.companies.get_mut(&uid) {
+                company.status = previous;
+            }
+        }
+        if let Some(deletion) = self.deletions.iter_mut().find(|d| d.action_id == id) {
+            deletion.status = status;
+        }
+    }
 }
 
 /// The VSPC vendor state behind the HTTP server.
@@ -228,6 +369,9 @@ pub(crate) struct Vspc {
     password: String,
     token_lifetime: Duration,
     async_patches: bool,
+    async_polls: u32,
+    async_success_ttl: Duration,
+    async_failure_ttl: Duration,
     rate_limit: Option<VspcRateLimit>,
     /// `http://addr`, for `Location` headers; set once the server is bound.
     origin: Mutex<String>,
@@ -246,6 +390,9 @@ impl Vspc {
             tokens_issued: 0,
             failed_logins: 0,
             window: None,
+            actions: HashMap::new(),
+            deletions: Vec::new(),
+            deleted: Vec::new(),
         };
         let acme_corp_uid = st.insert("Acme Corp", VspcStatus::Active);
         let acme_corporation_uid = st.insert("Acme Corporation", VspcStatus::Active);
@@ -270,6 +417,9 @@ impl Vspc {
             password: config.password.clone(),
             token_lifetime: Duration::from_secs(config.token_lifetime_secs),
             async_patches: config.async_patches,
+            async_polls: config.async_polls,
+            async_success_ttl: Duration::from_secs(config.async_success_ttl_secs),
+            async_failure_ttl: Duration::from_secs(config.async_failure_ttl_secs),
             rate_limit: config.rate_limit,
             origin: Mutex::new(String::new()),
         }
@@ -456,7 +606,13 @@ impl Vspc {
     }
 
     /// `PATCH /organizations/companies/{uid}` with a JSON Patch of `/status`.
-    fn patch(&self, st: &mut State, req: &SimRequest, uid: &str) -> SimResponse {
+    fn patch(
+        &self,
+        st: &mut State,
+        req: &SimRequest,
+        uid: &str,
+        failure: Option<(String, bool)>,
+    ) -> SimResponse {
         if !req.content_type_is("application/json") {
             return unsupported_media_type();
         }
@@ -525,17 +681,159 @@ impl Vspc {
             }
             status = wanted;
         }
+        if self.async_patches {
+            // An injected failure leaves the company as it was; otherwise the change is
+            // visible at once, before the action reports it done.
+            if failure.is_none()
+                && let Some(company) = st.companies.get_mut(uid)
+            {
+                company.status = status;
+            }
+            let action = self.start_action(st, "PatchCompany", Work::Applied, failure);
+            return SimResponse::text(202, "application/json; charset=utf-8", "")
+                .with_header("Location", self.action_url(&action));
+        }
         let Some(company) = st.companies.get_mut(uid) else {
             return company_not_found(uid);
         };
         company.status = status;
-        if self.async_patches {
-            let action = uuid(&mut st.rng);
-            let origin = lock(&self.origin).clone();
-            return SimResponse::text(202, "application/json; charset=utf-8", "")
-                .with_header("Location", format!("{origin}/api/v3/asyncActions/{action}"));
-        }
         SimResponse::json(200, &json!({"data": company.to_json()}))
+    }
+
+    /// `DELETE /organizations/companies/{uid}?removeAllAgents=&removeBackups=`: 202 and an
+    /// async action; the company is `Deleting` until the action finishes.
+    fn delete(
+        &self,
+        st: &mut State,
+        req: &SimRequest,
+        uid: &str,
+        failure: Option<(String, bool)>,
+    ) -> SimResponse {
+        let flag = |name: &str| match req.query(name).map(str::trim) {
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(_) => Err(errors(
+                400,
+                "logical",
+                400,
+                &format!("The {name} parameter must be true or false."),
+                Some(("parameterName", name)),
+            )),
+            None => Err(errors(
+                400,
+                "logical",
+                400,
+                &format!("The {name} parameter is required."),
+                Some(("parameterName", name)),
+            )),
+        };
+        let (remove_all_agents, remove_backups) =
+            match (flag("removeAllAgents"), flag("removeBackups")) {
+                (Ok(agents), Ok(backups)) => (agents, backups),
+                (Err(resp), _) | (_, Err(resp)) => return resp,
+            };
+        let Some(company) = st.companies.get_mut(uid) else {
+            return company_not_found(uid);
+        };
+        if company.status != VspcStatus::Disabled {
+            return errors(
+                400,
+                "logical",
+                400,
+                &format!(
+                    "Company in the {} state cannot be deleted; disable it first.",
+                    company.status.as_str()
+                ),
+                None,
+            );
+        }
+        company.status = VspcStatus::Deleting;
+        let work = Work::Delete {
+            uid: uid.to_string(),
+            previous: VspcStatus::Disabled,
+        };
+        let action = self.start_action(st, "DeleteCompany", work, failure);
+        st.deletions.push(VspcDeletion {
+            company_uid: uid.to_string(),
+            action_id: action.clone(),
+            remove_all_agents,
+            remove_backups,
+            status: VspcActionStatus::Running,
+        });
+        let body = st
+            .actions
+            .get(&action)
+            .map_or(Value::Null, AsyncAction::to_json);
+        SimResponse::json(202, &body).with_header("Location", self.action_url(&action))
+    }
+
+    /// Registers a running async action; returns its id.
+    fn start_action(
+        &self,
+        st: &mut State,
+        name: &'static str,
+        work: Work,
+        failure: Option<(String, bool)>,
+    ) -> String {
+        st.expire_actions(self.async_success_ttl, self.async_failure_ttl);
+        let id = uuid(&mut st.rng);
+        st.actions.insert(
+            id.clone(),
+            AsyncAction {
+                id: id.clone(),
+                name,
+                start_time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+                status: VspcActionStatus::Running,
+                polls_left: self.async_polls,
+                work,
+                failure,
+                error: None,
+                finished_at: None,
+            },
+        );
+        id
+    }
+
+    /// `GET /asyncActions/{id}`: `running` for the configured number of polls, then the
+    /// outcome, readable until its retention time has passed.
+    fn poll_action(&self, st: &mut State, id: &str) -> SimResponse {
+        st.expire_actions(self.async_success_ttl, self.async_failure_ttl);
+        let finishes = match st.actions.get_mut(id) {
+            None => {
+                return errors(
+                    404,
+                    "logical",
+                    404,
+                    &format!("Async action with UID {id} does not exist."),
+                    None,
+                );
+            }
+            Some(action) if action.status != VspcActionStatus::Running => false,
+            Some(action) if action.polls_left == 0 => true,
+            Some(action) => {
+                action.polls_left -= 1;
+                false
+            }
+        };
+        if finishes {
+            st.finish(id);
+        }
+        let body = st.actions.get(id).map_or(Value::Null, AsyncAction::to_json);
+        SimResponse::json(200, &body)
+    }
+
+    /// `http://addr/api/v3/asyncActions/{id}`, for `Location` headers.
+    fn action_url(&self, id: &str) -> String {
+        format!("{}/api/v3/asyncActions/{id}", lock(&self.origin))
+    }
+
+    /// The async action id a path targets, lower-cased, if it is an async action path.
+    fn action_id(path: &str) -> Option<String> {
+        let normalized = normalize_path(path, true);
+        normalized
+            .strip_prefix("/api/v3/asyncactions/")
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .map(|id| percent_decode(id, false))
     }
 
     /// The company uid a path targets, lower-cased, if it is a company path.
@@ -622,8 +920,10 @@ impl Filter {
     }
 }
 
-impl Vendor for Vspc {
-    fn handle(&self, req: &SimRequest) -> SimResponse {
+impl Vspc {
+    /// Serves one request; `failure` (from [`crate::Fault::AsyncFailure`]) makes the async
+    /// action it starts end badly.
+    fn serve(&self, req: &SimRequest, failure: Option<(String, bool)>) -> SimResponse {
         let path = normalize_path(&req.path, true);
         let mut st = lock(&self.state);
         let st = &mut *st;
@@ -652,8 +952,19 @@ impl Vendor for Vspc {
             }
             return match req.method {
                 Method::GET => Self::detail(st, &uid),
-                Method::PATCH => self.patch(st, req, &uid),
+                Method::PATCH => self.patch(st, req, &uid, failure),
+                Method::DELETE => self.delete(st, req, &uid, failure),
                 _ => method_not_allowed(),
+            };
+        }
+        if let Some(id) = Self::action_id(&req.path) {
+            if let Err(resp) = Self::authenticate(st, req) {
+                return resp;
+            }
+            return if req.method == Method::GET {
+                self.poll_action(st, &id)
+            } else {
+                method_not_allowed()
             };
         }
         errors(
@@ -663,6 +974,16 @@ impl Vendor for Vspc {
             &format!("Resource {} does not exist.", req.path),
             None,
         )
+    }
+}
+
+impl Vendor for Vspc {
+    fn handle(&self, req: &SimRequest) -> SimResponse {
+        self.serve(req, None)
+    }
+
+    fn handle_async_failure(&self, req: &SimRequest, message: &str, canceled: bool) -> SimResponse {
+        self.serve(req, Some((message.to_string(), canceled)))
     }
 
     fn expire_tokens(&self) {
@@ -714,6 +1035,14 @@ impl Vendor for Vspc {
                 "name": c.name,
                 "status": c.status.as_str(),
                 "enabled": c.status == VspcStatus::Active,
+            })).collect::<Vec<_>>(),
+            "deleted": st.deleted,
+            "deletions": st.deletions.iter().map(|d| json!({
+                "instanceUid": d.company_uid,
+                "actionId": d.action_id,
+                "removeAllAgents": d.remove_all_agents,
+                "removeBackups": d.remove_backups,
+                "status": d.status.as_str(),
             })).collect::<Vec<_>>(),
             "tokens_issued": st.tokens_issued,
             "failed_logins": st.failed_logins,
@@ -862,7 +1191,7 @@ impl VspcSim {
         n.checked_sub(1).and_then(|i| st.generated.get(i).cloned())
     }
 
-    /// A snapshot of company `uid` (compared ignoring case).
+    /// A snapshot of company `uid` (compared ignoring case); `None` once it is deleted.
     pub fn company(&self, uid: &str) -> Option<VspcCompany> {
         lock(&self.server.vendor().state)
             .companies
@@ -903,6 +1232,24 @@ impl VspcSim {
     /// Adds an Active company named `name`; returns its uid.
     pub fn add_company(&self, name: &str) -> String {
         lock(&self.server.vendor().state).insert(name, VspcStatus::Active)
+    }
+
+    /// Whether company `uid` (compared ignoring case) was deleted: its delete action
+    /// succeeded.
+    pub fn is_deleted(&self, uid: &str) -> bool {
+        let uid = uid.to_ascii_lowercase();
+        lock(&self.server.vendor().state).deleted.contains(&uid)
+    }
+
+    /// Uids of every deleted company, in the order their deletions finished.
+    pub fn deleted(&self) -> Vec<String> {
+        lock(&self.server.vendor().state).deleted.clone()
+    }
+
+    /// Every company `DELETE` accepted so far (202), in the order received, with its
+    /// `removeAllAgents` / `removeBackups` parameters and its async action's status.
+    pub fn deletions(&self) -> Vec<VspcDeletion> {
+        lock(&self.server.vendor().state).deletions.clone()
     }
 
     /// How many access tokens were issued.

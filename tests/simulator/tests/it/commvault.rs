@@ -5,7 +5,9 @@ use std::time::Duration;
 use serde_json::json;
 use tenantctl_simulator::{CommvaultConfig, CommvaultSim, LoginFailure, RateLimit};
 
-use crate::{client, commvault_get, commvault_post, commvault_token, login_body, send};
+use crate::{
+    client, commvault_delete, commvault_get, commvault_post, commvault_token, login_body, send,
+};
 
 fn sim() -> CommvaultSim {
     CommvaultSim::start(CommvaultConfig {
@@ -148,6 +150,136 @@ async fn organization_list_any_case() {
         .map(|p| p["shortName"]["id"].as_u64().unwrap() as u32)
         .collect();
     assert_eq!(twins, sim.twin_co_ids().to_vec());
+}
+
+fn status_of(list: &serde_json::Value, id: u32) -> String {
+    list["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["shortName"]["id"] == id)
+        .map(|p| p["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("company {id} not listed"))
+}
+
+#[tokio::test]
+async fn organization_list_reports_status_and_pages() {
+    let sim = sim();
+    let token = commvault_token(&sim).await;
+    let all = commvault_get(&sim, &token, "/Organization").await;
+    assert_eq!(all.json["filterQueryCount"], 35);
+    assert_eq!(status_of(&all.json, sim.acme_corp_id()), "ACTIVE");
+    assert_eq!(status_of(&all.json, sim.dormant_id()), "DEACTIVATED");
+    assert_eq!(
+        status_of(&all.json, sim.halfway_id()),
+        "DEACTIVATED",
+        "partly deactivated counts as deactivated"
+    );
+    // The status follows changes at once.
+    let id = sim.acme_corp_id();
+    let full = json!({"deactivateOptions": {"disableBackup": true, "disableRestore": true, "disableLogin": true}});
+    commvault_post(
+        &sim,
+        &token,
+        &format!("/Organization/{id}/action/deactivate"),
+        Some(&full),
+    )
+    .await;
+    let after = commvault_get(&sim, &token, "/Organization").await;
+    assert_eq!(status_of(&after.json, id), "DEACTIVATED");
+    sim.set_deactivate_options(id, false, false, false);
+    let back = commvault_get(&sim, &token, "/Organization").await;
+    assert_eq!(status_of(&back.json, id), "ACTIVE");
+
+    let mut paged = Vec::new();
+    let mut start = 0;
+    loop {
+        let page = commvault_get(
+            &sim,
+            &token,
+            &format!("/Organization?start={start}&limit=10"),
+        )
+        .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        assert_eq!(page.json["filterQueryCount"], 35);
+        let providers = page.json["providers"].as_array().unwrap().clone();
+        assert!(providers.len() <= 10);
+        start += providers.len();
+        paged.extend(providers);
+        if start >= 35 {
+            break;
+        }
+    }
+    assert_eq!(paged, *back.json["providers"].as_array().unwrap());
+    assert_eq!(sim.count("GET", "/Organization?start="), 4);
+    assert_eq!(sim.count("GET", "limit=10"), 4);
+    let past = commvault_get(&sim, &token, "/Organization?start=100&limit=5").await;
+    assert_eq!(past.json["providers"], json!([]));
+    let only_limit = commvault_get(&sim, &token, "/organization?limit=3").await;
+    assert_eq!(only_limit.json["providers"].as_array().unwrap().len(), 3);
+    for bad in ["start=-1", "limit=0", "limit=ten", "start=x&limit=5"] {
+        let answer = commvault_get(&sim, &token, &format!("/Organization?{bad}")).await;
+        assert_eq!(answer.status, 400, "{bad}");
+        assert!(answer.json["errorMessage"].is_string(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn delete_needs_a_deactivated_company() {
+    let sim = sim();
+    let token = commvault_token(&sim).await;
+    let refusal = json!({
+        "errorCode": 2,
+        "errorMessage": "The company must be deactivated before it can be deleted",
+    });
+    for id in [sim.acme_corp_id(), sim.halfway_id()] {
+        let answer = commvault_delete(&sim, &token, &format!("/Organization/{id}")).await;
+        assert_eq!(answer.status, 200, "refusals are HTTP 200");
+        assert_eq!(answer.json, refusal);
+        assert!(!sim.is_deleted(id));
+    }
+    let dormant = sim.dormant_id();
+    let deleted = commvault_delete(&sim, &token, &format!("/organization/{dormant}")).await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(deleted.json["errorCode"], 0);
+    assert!(deleted.json["errorMessage"].is_string());
+    assert!(sim.is_deleted(dormant));
+    assert_eq!(sim.deleted(), vec![dormant]);
+    assert!(sim.organization(dormant).is_none());
+    assert_eq!(sim.organization_count(), 30 + 5 - 1);
+
+    // Gone from the list and from reads.
+    let list = commvault_get(&sim, &token, "/Organization").await;
+    assert_eq!(list.json["filterQueryCount"], 34);
+    assert!(
+        list.json["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["shortName"]["id"] != dormant)
+    );
+    let not_found = json!({"errorMessage": "Organization not found", "errorCode": 2});
+    let read = commvault_get(&sim, &token, &format!("/Organization/{dormant}")).await;
+    assert_eq!((read.status, read.json), (404, not_found.clone()));
+    let again = commvault_delete(&sim, &token, &format!("/Organization/{dormant}")).await;
+    assert_eq!((again.status, again.json), (404, not_found.clone()));
+    let unknown = commvault_delete(&sim, &token, "/Organization/99999").await;
+    assert_eq!(unknown.status, 404);
+    let offboard = commvault_post(
+        &sim,
+        &token,
+        "/Tenant/Offboard",
+        Some(&json!({"tenantHostName": "Dormant Ltd"})),
+    )
+    .await;
+    assert_eq!(offboard.json["errorCode"], 2, "not found by name either");
+
+    let no_token =
+        send(client().delete(format!("{}/Organization/{}", sim.url(), sim.acme_corp_id()))).await;
+    assert_eq!(no_token.status, 401);
+    let wrong_method = commvault_delete(&sim, &token, "/Organization").await;
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(sim.count("DELETE", "/organization/"), 6);
 }
 
 #[tokio::test]
@@ -394,6 +526,23 @@ async fn rate_limit() {
         commvault_get(&sim, &token, "/Organization").await.status,
         200
     );
+}
+
+#[tokio::test]
+async fn deletes_count_as_writes() {
+    let sim = CommvaultSim::start(CommvaultConfig {
+        rate_limit: Some(RateLimit::per_hour(1, 100)),
+        ..CommvaultConfig::default()
+    });
+    let token = commvault_token(&sim).await;
+    let dormant = format!("/Organization/{}", sim.dormant_id());
+    assert_eq!(
+        commvault_delete(&sim, &token, &dormant).await.json["errorCode"],
+        0
+    );
+    let limited = commvault_delete(&sim, &token, &dormant).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.header("x-ratelimit-limit"), Some("1"));
 }
 
 #[test]

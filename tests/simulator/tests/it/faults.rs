@@ -1,15 +1,17 @@
-//! Fault injection on both vendors, and the request record.
+//! Fault injection on every vendor, and the request record.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tenantctl_simulator::{
-    AcronisConfig, AcronisSim, CommvaultConfig, CommvaultSim, Fault, FaultRule,
+    AcronisConfig, AcronisSim, CommvaultConfig, CommvaultSim, Fault, FaultRule, VspcActionStatus,
+    VspcConfig, VspcSim, VspcStatus,
 };
 
+use crate::vspc::{BOTH, delete as vspc_delete, poll_to_end, vspc_token};
 use crate::{
-    acronis_get, acronis_put, acronis_token, client, commvault_get, commvault_post,
-    commvault_token, login_body, send,
+    acronis_delete, acronis_get, acronis_put, acronis_token, client, commvault_delete,
+    commvault_get, commvault_post, commvault_token, login_body, send,
 };
 
 fn acronis() -> AcronisSim {
@@ -386,4 +388,171 @@ async fn many_concurrent_connections() {
         assert_eq!(task.await.unwrap(), 200);
     }
     assert_eq!(sim.count("GET", "/organization/"), 200);
+}
+
+#[tokio::test]
+async fn a_concurrent_change_makes_an_acronis_delete_conflict() {
+    let sim = acronis();
+    let token = acronis_token(&sim).await;
+    let id = sim.dormant_id().to_string();
+    let version = sim.tenant(&id).unwrap().version;
+    sim.inject(FaultRule::new(Fault::ConcurrentChange).method("DELETE"));
+    let conflict = acronis_delete(&sim, &token, &id, Some(version)).await;
+    assert_eq!(conflict.status, 409);
+    assert_eq!(conflict.json["error"]["code"], 1001);
+    assert!(!sim.is_deleted(&id));
+    // Read again, retry with the fresh version.
+    let fresh = acronis_get(&sim, &token, &format!("/api/2/tenants/{id}")).await;
+    let now = fresh.json["version"].as_u64().unwrap();
+    assert_eq!(now, version + 1);
+    let deleted = acronis_delete(&sim, &token, &id, Some(now)).await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(
+        sim.requests()[1].fault.as_deref(),
+        Some("concurrent_change")
+    );
+}
+
+#[tokio::test]
+async fn commvault_deletes_refused_with_http_200() {
+    let sim = commvault();
+    let token = commvault_token(&sim).await;
+    let id = sim.dormant_id();
+    sim.inject(
+        FaultRule::new(Fault::http200_error(6, "Plans are still associated")).method("DELETE"),
+    );
+    let refused = commvault_delete(&sim, &token, &format!("/Organization/{id}")).await;
+    assert_eq!(refused.status, 200);
+    assert_eq!(
+        refused.json,
+        json!({"errorMessage": "Plans are still associated", "errorCode": 6})
+    );
+    assert!(!sim.is_deleted(id) && sim.organization(id).is_some());
+
+    // Someone re-activates the company just before the delete: refused the same way.
+    sim.inject(FaultRule::new(Fault::ConcurrentChange).method("DELETE"));
+    let reactivated = commvault_delete(&sim, &token, &format!("/Organization/{id}")).await;
+    assert_eq!(reactivated.json["errorCode"], 2);
+    assert!(sim.organization(id).unwrap().enabled());
+}
+
+#[tokio::test]
+async fn a_vspc_delete_can_end_failed_or_canceled() {
+    let sim = VspcSim::start(VspcConfig::default());
+    let token = vspc_token(&sim).await;
+    let uid = sim.dormant_uid().to_string();
+    sim.inject(FaultRule::new(Fault::async_failure("Cannot remove agents")).method("DELETE"));
+    let accepted = vspc_delete(&sim, &token, &uid, BOTH).await;
+    assert_eq!(accepted.status, 202);
+    assert_eq!(
+        sim.company(&uid).unwrap().status,
+        VspcStatus::Deleting,
+        "the delete runs first"
+    );
+    let location = accepted.header("location").unwrap().to_string();
+    let (seen, failed) = poll_to_end(&token, &location).await;
+    assert_eq!(seen, ["running", "running", "failed"]);
+    assert_eq!(failed.json["errors"][0]["message"], "Cannot remove agents");
+    assert_eq!(failed.json["errors"][0]["type"], "logical");
+    assert_eq!(
+        sim.company(&uid).unwrap().status,
+        VspcStatus::Disabled,
+        "a failed delete leaves the company as it was"
+    );
+    assert!(!sim.is_deleted(&uid));
+    assert_eq!(sim.deletions()[0].status, VspcActionStatus::Failed);
+    assert_eq!(sim.requests()[1].fault.as_deref(), Some("async_failure"));
+
+    sim.inject(FaultRule::new(Fault::async_canceled()).method("DELETE"));
+    let accepted = vspc_delete(&sim, &token, &uid, BOTH).await;
+    let (seen, _) = poll_to_end(&token, accepted.header("location").unwrap()).await;
+    assert_eq!(seen.last().map(String::as_str), Some("canceled"));
+    assert_eq!(sim.deletions()[1].status, VspcActionStatus::Canceled);
+
+    // The next delete, without a fault, succeeds.
+    let accepted = vspc_delete(&sim, &token, &uid, BOTH).await;
+    let (seen, _) = poll_to_end(&token, accepted.header("location").unwrap()).await;
+    assert_eq!(seen.last().map(String::as_str), Some("succeed"));
+    assert!(sim.is_deleted(&uid));
+
+    // A concurrent re-enable just before the delete: refused.
+    let other = sim.add_company("Flip Flop");
+    sim.set_status(&other, VspcStatus::Disabled);
+    sim.inject(FaultRule::new(Fault::ConcurrentChange).method("DELETE"));
+    assert_eq!(vspc_delete(&sim, &token, &other, BOTH).await.status, 400);
+    assert!(sim.company(&other).unwrap().enabled());
+}
+
+#[tokio::test]
+async fn paging_faults_hit_the_second_page() {
+    let sim = AcronisSim::start(AcronisConfig {
+        tenants: 20,
+        ..AcronisConfig::default()
+    });
+    let token = acronis_token(&sim).await;
+    let root = sim.root_tenant_id().to_string();
+    sim.inject(
+        FaultRule::new(Fault::status(503))
+            .method("GET")
+            .path("/api/2/tenants?")
+            .after(1),
+    );
+    let list = format!("/api/2/tenants?subtree_root_id={root}&lod=basic&limit=10");
+    let first = acronis_get(&sim, &token, &list).await;
+    assert_eq!(first.status, 200);
+    let next = format!(
+        "{list}&after={}",
+        first.json["paging"]["cursors"]["after"].as_str().unwrap()
+    );
+    assert_eq!(acronis_get(&sim, &token, &next).await.status, 503);
+    let retried = acronis_get(&sim, &token, &next).await;
+    assert_eq!(
+        retried.status, 200,
+        "the cursor still works after the failure"
+    );
+    assert_eq!(retried.json["items"].as_array().unwrap().len(), 10);
+
+    let cv = commvault();
+    let token = commvault_token(&cv).await;
+    cv.inject(FaultRule::new(Fault::Reset).path("/organization?").after(1));
+    let page = |start: usize| format!("{}/Organization?start={start}&limit=10", cv.url());
+    let ok = client()
+        .get(page(0))
+        .header("Authtoken", &token)
+        .send()
+        .await;
+    assert_eq!(ok.unwrap().status(), 200);
+    let reset = client()
+        .get(page(10))
+        .header("Authtoken", &token)
+        .send()
+        .await;
+    assert!(reset.is_err(), "the second page's connection is reset");
+    assert_eq!(
+        commvault_get(&cv, &token, "/Organization?start=10&limit=10")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(cv.count("GET", "/organization?start=10"), 2);
+
+    let vspc = VspcSim::start(VspcConfig::default());
+    let token = vspc_token(&vspc).await;
+    vspc.inject(
+        FaultRule::new(Fault::status(520))
+            .path("/organizations/companies?")
+            .after(1),
+    );
+    let url = |offset: usize| {
+        format!(
+            "{}/api/v3/organizations/companies?limit=10&offset={offset}",
+            vspc.url()
+        )
+    };
+    let bearer = format!("Bearer {token}");
+    let first = send(client().get(url(0)).header("Authorization", &bearer)).await;
+    assert_eq!(first.status, 200);
+    let second = send(client().get(url(10)).header("Authorization", &bearer)).await;
+    assert_eq!(second.status, 520);
+    assert_eq!(second.json["errors"][0]["code"], 520);
 }

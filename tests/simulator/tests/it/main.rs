@@ -89,6 +89,52 @@ pub(crate) async fn acronis_put(sim: &AcronisSim, token: &str, id: &str, body: &
     .await
 }
 
+/// DELETE an Acronis tenant, with `?version=` when given.
+pub(crate) async fn acronis_delete(
+    sim: &AcronisSim,
+    token: &str,
+    id: &str,
+    version: Option<u64>,
+) -> Answer {
+    let query = version.map_or_else(String::new, |v| format!("?version={v}"));
+    send(
+        client()
+            .delete(format!("{}/api/2/tenants/{id}{query}", sim.url()))
+            .header("Authorization", format!("Bearer {token}")),
+    )
+    .await
+}
+
+/// Lists Acronis tenants below `root` page by page with `limit` (`None`: the default);
+/// returns the pages' items and how many pages it took.
+pub(crate) async fn acronis_list_all(
+    sim: &AcronisSim,
+    token: &str,
+    root: &str,
+    limit: Option<usize>,
+) -> (Vec<Value>, usize) {
+    let mut items = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut path = format!("/api/2/tenants?subtree_root_id={root}&lod=basic");
+        if let Some(limit) = limit {
+            path.push_str(&format!("&limit={limit}"));
+        }
+        if let Some(cursor) = &after {
+            path.push_str(&format!("&after={cursor}"));
+        }
+        let page = acronis_get(sim, token, &path).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        pages += 1;
+        items.extend(page.json["items"].as_array().unwrap().iter().cloned());
+        match page.json["paging"]["cursors"]["after"].as_str() {
+            Some(cursor) => after = Some(cursor.to_string()),
+            None => return (items, pages),
+        }
+    }
+}
+
 /// The Commvault `Login` body for a password.
 pub(crate) fn login_body(username: &str, password: &str) -> String {
     serde_json::json!({
@@ -117,6 +163,17 @@ pub(crate) async fn commvault_get(sim: &CommvaultSim, token: &str, path: &str) -
     send(
         client()
             .get(format!("{}{path}", sim.url()))
+            .header("Accept", "application/json")
+            .header("Authtoken", token),
+    )
+    .await
+}
+
+/// DELETE a Commvault web-service path with a token.
+pub(crate) async fn commvault_delete(sim: &CommvaultSim, token: &str, path: &str) -> Answer {
+    send(
+        client()
+            .delete(format!("{}{path}", sim.url()))
             .header("Accept", "application/json")
             .header("Authtoken", token),
     )

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tenantctl_simulator::{Fault, FaultRule, VspcConfig, VspcRateLimit, VspcSim, VspcStatus};
+use tenantctl_simulator::{
+    Fault, FaultRule, VspcActionStatus, VspcConfig, VspcDeletion, VspcRateLimit, VspcSim,
+    VspcStatus,
+};
 
 use crate::{Answer, client, send};
 
@@ -76,6 +79,46 @@ async fn patch(sim: &VspcSim, token: &str, uid: &str, body: &Value) -> Answer {
     )
     .await
 }
+
+/// DELETE a company with `query` (e.g. `removeAllAgents=true&removeBackups=false`).
+pub(crate) async fn delete(sim: &VspcSim, token: &str, uid: &str, query: &str) -> Answer {
+    send(
+        client()
+            .delete(format!(
+                "{}/api/v3/organizations/companies/{uid}?{query}",
+                sim.url()
+            ))
+            .header("Authorization", format!("Bearer {token}")),
+    )
+    .await
+}
+
+/// GET an async action by its `Location` URL.
+pub(crate) async fn poll(token: &str, location: &str) -> Answer {
+    send(
+        client()
+            .get(location)
+            .header("Authorization", format!("Bearer {token}")),
+    )
+    .await
+}
+
+/// Polls `location` until the action is no longer `running`; returns the statuses seen.
+pub(crate) async fn poll_to_end(token: &str, location: &str) -> (Vec<String>, Answer) {
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let answer = poll(token, location).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let status = answer.json["data"]["status"].as_str().unwrap().to_string();
+        seen.push(status.clone());
+        if status != "running" {
+            return (seen, answer);
+        }
+    }
+    panic!("still running after 20 polls: {seen:?}");
+}
+
+pub(crate) const BOTH: &str = "removeAllAgents=true&removeBackups=false";
 
 fn status_patch(value: &str) -> Value {
     json!([{"op": "replace", "path": "/status", "value": value}])
@@ -405,6 +448,179 @@ async fn async_patches_answer_202_with_a_location() {
         "{location}"
     );
     assert!(!sim.company(&uid).unwrap().enabled());
+    let (seen, done) = poll_to_end(&token, location).await;
+    assert_eq!(seen, ["running", "running", "succeed"]);
+    assert_eq!(done.json["data"]["actionName"], "PatchCompany");
+    assert!(done.json["errors"].is_null());
+}
+
+#[tokio::test]
+async fn deleting_a_disabled_company_is_asynchronous() {
+    let sim = sim();
+    let token = vspc_token(&sim).await;
+    let uid = sim.dormant_uid().to_string();
+    let accepted = delete(&sim, &token, &uid, BOTH).await;
+    assert_eq!(accepted.status, 202, "{}", accepted.text);
+    let location = accepted.header("location").unwrap().to_string();
+    let prefix = format!("{}/api/v3/asyncActions/", sim.url());
+    let action_id = location.strip_prefix(&prefix).unwrap().to_string();
+    assert_eq!(accepted.json["data"]["id"], action_id.as_str());
+    assert_eq!(accepted.json["data"]["status"], "running");
+    assert_eq!(accepted.json["data"]["actionName"], "DeleteCompany");
+    assert!(accepted.json["data"]["startTime"].is_string());
+    assert_eq!(
+        sim.deletions(),
+        vec![VspcDeletion {
+            company_uid: uid.clone(),
+            action_id: action_id.clone(),
+            remove_all_agents: true,
+            remove_backups: false,
+            status: VspcActionStatus::Running,
+        }]
+    );
+
+    // Deleting while the action runs: readable and listed with that status.
+    let path = format!("/organizations/companies/{uid}");
+    let reading = get(&sim, &token, &path).await;
+    assert_eq!(reading.json["data"]["status"], "Deleting");
+    let listed = get(&sim, &token, "/organizations/companies?limit=500").await;
+    assert!(
+        listed.json["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["instanceUid"] == uid.as_str() && c["status"] == "Deleting")
+    );
+    assert!(!sim.is_deleted(&uid));
+
+    let (seen, done) = poll_to_end(&token, &location).await;
+    assert_eq!(
+        seen,
+        ["running", "running", "succeed"],
+        "two polls running by default"
+    );
+    assert_eq!(done.json["data"]["id"], action_id.as_str());
+    assert!(done.json["errors"].is_null());
+    assert!(sim.is_deleted(&uid));
+    assert!(sim.is_deleted(&uid.to_uppercase()));
+    assert_eq!(sim.deleted(), vec![uid.clone()]);
+    assert_eq!(sim.deletions()[0].status, VspcActionStatus::Succeed);
+    assert!(sim.company(&uid).is_none());
+    assert_eq!(get(&sim, &token, &path).await.status, 404);
+    let after = get(&sim, &token, "/organizations/companies").await;
+    assert_eq!(after.json["meta"]["pagingInfo"]["total"], 30 + 6 - 1);
+    // The finished result stays readable.
+    let later = poll(&token, &location).await;
+    assert_eq!(later.json["data"]["status"], "succeed");
+    let again = delete(&sim, &token, &uid, BOTH).await;
+    assert_eq!(again.status, 404);
+    // Everything was recorded, query and all.
+    assert_eq!(
+        sim.count("DELETE", "removeAllAgents=true&removeBackups=false"),
+        2
+    );
+    assert_eq!(sim.count("GET", "/asyncActions/"), 4);
+}
+
+#[tokio::test]
+async fn delete_needs_both_flags_and_a_disabled_company() {
+    let sim = sim();
+    let token = vspc_token(&sim).await;
+    let uid = sim.dormant_uid().to_string();
+    for (query, missing) in [
+        ("removeBackups=false", "removeAllAgents"),
+        ("removeAllAgents=true", "removeBackups"),
+        ("", "removeAllAgents"),
+        ("removeAllAgents=yes&removeBackups=false", "removeAllAgents"),
+        ("removeAllAgents=TRUE&removeBackups=maybe", "removeBackups"),
+    ] {
+        let answer = delete(&sim, &token, &uid, query).await;
+        assert_eq!(answer.status, 400, "{query}");
+        assert_eq!(
+            answer.json["errors"][0]["parameterName"], missing,
+            "{query}"
+        );
+    }
+    for active in [sim.acme_corp_uid(), sim.lapsed_uid()] {
+        let answer = delete(&sim, &token, active, BOTH).await;
+        assert_eq!(answer.status, 400, "{}", answer.text);
+        assert_eq!(answer.json["errors"][0]["type"], "logical");
+        assert!(sim.company(active).is_some());
+    }
+    let unknown = delete(&sim, &token, "00000000-0000-4000-8000-000000000000", BOTH).await;
+    assert_eq!(unknown.status, 404);
+    assert!(sim.deletions().is_empty());
+    assert_eq!(sim.company(&uid).unwrap().status, VspcStatus::Disabled);
+
+    // Flags are case-insensitive booleans; the delete of one being deleted is refused.
+    let accepted = delete(
+        &sim,
+        &token,
+        &uid,
+        "removeAllAgents=False&removeBackups=TRUE",
+    )
+    .await;
+    assert_eq!(accepted.status, 202);
+    let deletion = &sim.deletions()[0];
+    assert!(!deletion.remove_all_agents && deletion.remove_backups);
+    assert_eq!(delete(&sim, &token, &uid, BOTH).await.status, 400);
+
+    let action = format!("{}/api/v3/asyncActions/{}", sim.url(), deletion.action_id);
+    assert_eq!(poll("bogus", &action).await.status, 401);
+    let unknown_action = poll(
+        &token,
+        &format!(
+            "{}/api/v3/asyncActions/00000000-0000-4000-8000-000000000000",
+            sim.url()
+        ),
+    )
+    .await;
+    assert_eq!(unknown_action.status, 404);
+    assert_eq!(unknown_action.json["errors"][0]["code"], 404);
+    let wrong_method = send(
+        client()
+            .post(&action)
+            .header("Authorization", format!("Bearer {token}")),
+    )
+    .await;
+    assert_eq!(wrong_method.status, 405);
+}
+
+#[tokio::test]
+async fn async_polls_and_result_retention_are_configurable() {
+    let sim = VspcSim::start(VspcConfig {
+        async_polls: 0,
+        async_success_ttl_secs: 1,
+        async_failure_ttl_secs: 60,
+        ..VspcConfig::default()
+    });
+    let token = vspc_token(&sim).await;
+    let ok_uid = sim.dormant_uid().to_string();
+    let failing_uid = sim.add_company("Doomed Ltd");
+    sim.set_status(&failing_uid, VspcStatus::Disabled);
+    let ok = delete(&sim, &token, &ok_uid, BOTH).await;
+    let ok_location = ok.header("location").unwrap().to_string();
+    sim.inject(FaultRule::new(Fault::async_failure("Agents are busy")).method("DELETE"));
+    let failing = delete(&sim, &token, &failing_uid, BOTH).await;
+    assert_eq!(failing.status, 202, "the failure shows only when polled");
+    let failing_location = failing.header("location").unwrap().to_string();
+
+    let (seen, _) = poll_to_end(&token, &ok_location).await;
+    assert_eq!(seen, ["succeed"], "no running polls");
+    let (seen, failed) = poll_to_end(&token, &failing_location).await;
+    assert_eq!(seen, ["failed"]);
+    assert_eq!(failed.json["errors"][0]["message"], "Agents are busy");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        poll(&token, &ok_location).await.status,
+        404,
+        "a success is kept for async_success_ttl_secs"
+    );
+    assert_eq!(
+        poll(&token, &failing_location).await.json["data"]["status"],
+        "failed",
+        "a failure is kept longer"
+    );
 }
 
 #[tokio::test]
