@@ -189,7 +189,7 @@ impl HttpClient {
             attempt += 1;
             let last = attempt > self.settings.retries;
             if let Some(limiter) = &self.limiter {
-                limiter.until_ready().await;
+                crate::slots::idle(limiter.until_ready()).await;
             }
             match self.send_once(url, request).await {
                 Ok(response) => {
@@ -201,7 +201,7 @@ impl HttpClient {
                     match wait {
                         Some(wait) => {
                             tracing::info!(status = response.status, attempt, ?wait, url = %url, "retrying");
-                            tokio::time::sleep(wait).await;
+                            crate::slots::idle(tokio::time::sleep(wait)).await;
                         }
                         None => {
                             return Ok(Delivered {
@@ -216,7 +216,7 @@ impl HttpClient {
                     if (repeatable || never_arrived) && !last {
                         let wait = self.backoff(attempt);
                         tracing::info!(error = %err, attempt, ?wait, url = %url, "retrying");
-                        tokio::time::sleep(wait).await;
+                        crate::slots::idle(tokio::time::sleep(wait)).await;
                         continue;
                     }
                     return Err(describe(err, url, attempt));

@@ -15,14 +15,17 @@
 //! configured origin, with timeouts, and retries where the plugin says repeating is safe.
 
 pub mod account;
+pub mod audit;
 pub mod batch;
 pub mod cli;
 pub mod credentials;
 pub mod dirs;
 pub mod http;
+pub mod journal;
 pub mod plugin;
 pub mod redact;
 pub mod report;
+pub mod slots;
 pub mod template;
 pub mod transcript;
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plugin::bindings::{Failure, RateLimit};
+use crate::plugin::bindings::{Failure, RateLimit, TenantSelector};
 
 /// How an operation on a tenant ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +55,8 @@ pub enum ErrorKind {
     InvalidInput,
     /// The vendor's plugin does not offer this.
     Unsupported,
+    /// The operation was aborted by a second interrupt (Ctrl-C); `--resume` runs it again.
+    Interrupted,
 }
 
 /// Why a tenant failed.
@@ -168,6 +170,44 @@ pub struct TenantResult {
 }
 
 impl TenantResult {
+    /// The result of `action` on the tenant `selector` names, before anything is known: no
+    /// tenant state, no error, status `unchanged`. Every result starts here.
+    pub fn new(
+        vendor: &str,
+        action: &str,
+        selector: Option<&TenantSelector>,
+        dry_run: bool,
+    ) -> Self {
+        let (tenant_id, tenant_name) = match selector {
+            Some(TenantSelector::Id(id)) => (Some(id.clone()), None),
+            Some(TenantSelector::Name(name)) => (None, Some(name.clone())),
+            None => (None, None),
+        };
+        TenantResult {
+            vendor: vendor.to_string(),
+            action: action.to_string(),
+            tenant_id,
+            tenant_name,
+            status: Status::Unchanged,
+            changed: false,
+            dry_run,
+            enabled_before: None,
+            enabled_after: None,
+            error: None,
+            row: None,
+            planned_request: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// This result, failed with `error` (a planned request is dropped: nothing will be sent).
+    pub fn failed(mut self, error: ResultError) -> Self {
+        self.status = Status::Failed;
+        self.planned_request = None;
+        self.error = Some(error);
+        self
+    }
+
     /// One JSON line.
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("a result serializes")

@@ -251,7 +251,18 @@ fn a_dry_run_writes_nothing_and_estimates_the_time_under_a_rate_limit() {
     assert_eq!(env.acronis.count("PUT", ""), 0);
     assert_eq!(env.commvault.count("POST", "/action/"), 0);
     assert_eq!(env.commvault.count("POST", "/tenant/offboard"), 0);
-    assert!(!env.audit().exists(), "a dry run writes no audit records");
+    let records = std::fs::read_to_string(env.audit()).unwrap();
+    let records: Vec<serde_json::Value> = records
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3, "one result per row: {records:?}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["record"] == "result" && r["dry_run"] == true && r["outcome"] == "planned"),
+        "a dry run writes no intents, only its results, marked as a dry run: {records:?}"
+    );
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr);
     assert!(
         stderr.contains("commvault: a real run sends about"),
@@ -352,10 +363,10 @@ fn resume_skips_rows_with_a_result_and_finishes_the_rest() {
     let canonical = std::fs::canonicalize(&input).unwrap().display().to_string();
     let mut records = String::new();
     for (row, id) in [(2, &ids[0]), (3, &ids[1])] {
-        records.push_str(&serde_json::json!({"record": "result", "run_id": "earlier", "time": "2026-01-01T00:00:00Z", "operator": "me@here", "input": canonical, "row": row, "vendor": "acronis", "action": "disable", "target": format!("id:{id}"), "outcome": "changed"}).to_string());
+        records.push_str(&serde_json::json!({"record": "result", "run_id": "earlier", "time": "2026-01-01T00:00:00Z", "operator": "me@here", "input": canonical, "row": row, "occurrence": 1, "vendor": "acronis", "action": "disable", "target": format!("id:{id}"), "outcome": "changed"}).to_string());
         records.push('\n');
     }
-    records.push_str(&serde_json::json!({"record": "intent", "run_id": "earlier", "time": "2026-01-01T00:00:00Z", "operator": "me@here", "input": canonical, "row": 4, "vendor": "acronis", "action": "disable", "target": format!("id:{}", ids[2]), "method": "PUT"}).to_string());
+    records.push_str(&serde_json::json!({"record": "intent", "run_id": "earlier", "time": "2026-01-01T00:00:00Z", "operator": "me@here", "input": canonical, "row": 4, "occurrence": 1, "vendor": "acronis", "action": "disable", "target": format!("id:{}", ids[2]), "method": "PUT"}).to_string());
     records.push_str("\n{\"record\": \"resu"); // a line cut short by the crash
     std::fs::write(env.audit(), records).unwrap();
     env.acronis.set_enabled(&ids[2], false); // that write had landed

@@ -23,6 +23,13 @@ pub struct Row {
     /// Fail unless the tenant's name is exactly this.
     #[serde(default)]
     pub expect_name: Option<String>,
+    /// Why, recorded in the audit journal (overrides `--reason`).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Ignored: the column `tenantctl list --output csv` writes, so its output can be fed
+    /// back as it is.
+    #[serde(default)]
+    pub enabled: Option<String>,
 }
 
 /// A row and where it was: its line in the file (the CSV header is line 1).

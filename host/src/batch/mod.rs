@@ -1,39 +1,45 @@
-//! `tenantctl apply`: one action per input row, many at once, with an audit journal and
-//! resume after a crash.
+//! `tenantctl apply`: one action per input row, many at once, with an audit journal,
+//! `--resume`, and interrupts that let rows under way finish.
 //!
-//! Rows stream through: a file is read once to validate and count (so `--yes` and
-//! `--max-targets` are decided before anything is sent) and once to run; standard input is
-//! checked row by row as it arrives. One [`Account`] per vendor serves every row of that
-//! vendor, so a batch logs in once per vendor.
+//! A file is read once to validate and count — so `--yes`, `--max-targets`, delete rows
+//! without `expect_name` and vendors without URL or credentials are refused before anything
+//! is sent — and then once per vendor to run: each vendor has a reader of its own, so a
+//! vendor that is slow, rate-limited or held to one slot never holds up another's rows, and
+//! memory stays flat however long the file. Standard input is read once, rows checked as
+//! they arrive. A row takes its vendor's slot, then a global one (`--concurrency`), which it
+//! gives back while it only waits (see [`crate::slots`]).
 
 pub mod config;
 pub mod input;
-pub mod journal;
+mod lanes;
+pub mod rows;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::account::{Account, RunOptions, WriteObserver};
-use crate::credentials;
-use crate::http::{HttpClient, HttpSettings};
-use crate::plugin::bindings::{Action, ActionRequest, Intent, TenantSelector};
+use crate::account::{Abort, AbortHandle, RunOptions, WriteObserver};
+use crate::audit::{OperationAudit, Place};
+use crate::http::{HttpSettings, Transport};
+use crate::journal::{Journal, RowHistory, RowKey, Stamp};
+use crate::plugin::bindings::Action;
 use crate::plugin::catalog::Catalog;
 use crate::report::{ErrorKind, ResultError, Status, TenantResult, wire_name};
-use config::{BatchConfig, Rate};
-use input::{InputRow, Rows};
-use journal::{Journal, RowKey};
+use config::BatchConfig;
+use input::Rows;
+use lanes::{Env, Lane, LaneSettings, TransportFor};
+use rows::{Occurrences, Task};
 
 /// Where the rows come from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// A file, read twice (validate, then run).
+    /// A file, read to validate, then once per vendor to run.
     File(PathBuf),
     /// Standard input, read once.
     Stdin,
@@ -44,11 +50,13 @@ pub enum Source {
 pub struct BatchOptions {
     /// The input.
     pub source: Source,
+    /// The action of rows that name none (`--action`).
+    pub action: Option<Action>,
     /// Operations at once, across vendors.
     pub concurrency: usize,
     /// Send nothing that changes a tenant.
     pub dry_run: bool,
-    /// Confirms destructive actions (offboard).
+    /// Confirms destructive actions.
     pub yes: bool,
     /// Refuse inputs with more rows than this.
     pub max_targets: Option<u64>,
@@ -58,6 +66,10 @@ pub struct BatchOptions {
     pub audit_log: PathBuf,
     /// Skip rows the journal shows done; run the others again.
     pub resume: bool,
+    /// Recorded in every journal record of rows that give no reason of their own.
+    pub reason: Option<String>,
+    /// The longest one row's operation may take, retries, waits and restarts included.
+    pub deadline: Option<Duration>,
     /// Per-vendor settings.
     pub config: BatchConfig,
     /// HTTP timeouts and retries.
@@ -79,8 +91,10 @@ pub struct Summary {
     pub failures: Vec<String>,
     /// Rows that failed, all of them.
     pub failed: u64,
-    /// Rows not started because `--fail-fast` stopped the batch.
+    /// Rows not started because the batch was stopped (`--fail-fast`, an interrupt).
     pub not_started: u64,
+    /// True when an interrupt stopped the batch.
+    pub interrupted: bool,
     /// Requests, retries and logins per vendor.
     pub traffic: BTreeMap<String, (u64, u64, u64)>,
     /// Dry runs: how long a real run would take under each configured rate limit.
@@ -90,42 +104,96 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// True when no row failed.
+    /// True when no row failed and every row ran.
     pub fn all_ok(&self) -> bool {
-        self.failed == 0
+        self.failed == 0 && self.not_started == 0
     }
 }
 
 /// Failure messages a [`Summary`] keeps.
 pub const FAILURES_KEPT: usize = 50;
 
-/// One vendor's account and limits, shared by all its rows.
-struct Lane {
-    account: Account,
-    slots: Arc<Semaphore>,
-    rate: Option<Rate>,
+/// Stops a batch from outside (the CLI's signal handler): first no new rows, then abort
+/// the rows under way.
+#[derive(Debug, Clone)]
+pub struct Interrupts {
+    stop: Arc<StopFlag>,
+    abort: Arc<AbortHandle>,
 }
 
-/// A row ready to run.
-struct Job {
-    row: u64,
-    target: String,
-    lane: Arc<Lane>,
-    request: ActionRequest,
-    expect_name: Option<String>,
+impl Interrupts {
+    /// No row starts from now on; rows under way finish.
+    pub fn stop(&self) {
+        self.stop.interrupted.store(true, Ordering::SeqCst);
+        self.stop.raise();
+    }
+
+    /// Rows under way stop where they are and fail as `interrupted`.
+    pub fn abort(&self) {
+        self.stop();
+        self.abort.fire();
+    }
 }
+
+#[derive(Debug)]
+struct StopFlag {
+    stopped: tokio::sync::watch::Sender<bool>,
+    interrupted: AtomicBool,
+}
+
+impl Default for StopFlag {
+    fn default() -> Self {
+        StopFlag {
+            stopped: tokio::sync::watch::Sender::new(false),
+            interrupted: AtomicBool::new(false),
+        }
+    }
+}
+
+impl StopFlag {
+    fn raise(&self) {
+        self.stopped.send_replace(true);
+    }
+
+    fn is_raised(&self) -> bool {
+        *self.stopped.borrow()
+    }
+
+    /// Resolves once the flag is raised.
+    async fn raised(&self) {
+        let _ = self.stopped.subscribe().wait_for(|stopped| *stopped).await;
+    }
+}
+
+/// Picks a transport by vendor instead of HTTP (tests and embedders).
 
 /// Runs a batch, printing each row's result through `emit` as it completes.
 pub struct Batch<'a> {
     catalog: &'a Catalog,
     options: BatchOptions,
     input_id: String,
-    lanes: HashMap<String, Result<Arc<Lane>, String>>,
     env: Env,
+    transport: Option<Box<TransportFor>>,
+    stop: Arc<StopFlag>,
+    abort: (Arc<AbortHandle>, Abort),
 }
 
-/// Where URLs and credentials are looked up (the process environment, in the CLI).
-type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+/// Where each row's result goes as it completes.
+pub type Emit = Arc<dyn Fn(&TenantResult) + Send + Sync>;
+
+/// What every row of a running batch shares.
+struct Run {
+    options: BatchOptions,
+    input_id: String,
+    journal: Arc<Journal>,
+    history: HashMap<RowKey, RowHistory>,
+    global: Arc<Semaphore>,
+    stop: Arc<StopFlag>,
+    abort: Abort,
+    summary: Mutex<Summary>,
+    not_started: AtomicU64,
+    emit: Emit,
+}
 
 impl<'a> Batch<'a> {
     /// A batch over `catalog`'s plugins; credentials and URLs come from `env`.
@@ -141,13 +209,45 @@ impl<'a> Batch<'a> {
                 .display()
                 .to_string(),
         };
+        let (handle, abort) = Abort::pair();
         Ok(Batch {
             catalog,
             options,
             input_id,
-            lanes: HashMap::new(),
             env: Arc::new(env),
+            transport: None,
+            stop: Arc::default(),
+            abort: (Arc::new(handle), abort),
         })
+    }
+
+    /// Sends the requests of the vendors `transport` answers for through the transport it
+    /// returns instead of HTTP.
+    pub fn with_transport(
+        mut self,
+        transport: impl Fn(&str) -> Option<Arc<dyn Transport>> + Send + Sync + 'static,
+    ) -> Self {
+        self.transport = Some(Box::new(transport));
+        self
+    }
+
+    /// The handle that stops or aborts this batch.
+    pub fn interrupts(&self) -> Interrupts {
+        Interrupts {
+            stop: self.stop.clone(),
+            abort: self.abort.0.clone(),
+        }
+    }
+
+    fn lanes(&self) -> LaneSettings<'_> {
+        LaneSettings {
+            catalog: self.catalog,
+            config: &self.options.config,
+            http: &self.options.http,
+            concurrency: self.options.concurrency,
+            env: self.env.clone(),
+            transport: self.transport.as_deref(),
+        }
     }
 
     fn open_source(&self) -> Result<Box<dyn Read + Send>, Refused> {
@@ -159,31 +259,48 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// Reads a file input once: refuses it when it offboards without `--yes` or has more
-    /// rows than `--max-targets`. Returns the number of rows.
-    fn preflight(&self) -> Result<Option<u64>, Refused> {
-        if matches!(self.options.source, Source::Stdin) {
-            return Ok(None);
-        }
-        let rows = Rows::new(self.open_source()?)
-            .map_err(|err| Refused(format!("reading the input: {err}")))?;
-        let (mut count, mut offboard_line) = (0u64, None);
-        for input in rows {
+    fn rows(&self) -> Result<Rows, Refused> {
+        Rows::new(self.open_source()?).map_err(|err| Refused(format!("reading the input: {err}")))
+    }
+
+    /// Reads a file input once and refuses it when it cannot run as a whole: destructive
+    /// rows without `--yes`, delete rows without `expect_name`, more rows than
+    /// `--max-targets`, a vendor without URL or credentials. Opens a lane per vendor named.
+    fn preflight(&self) -> Result<(u64, BTreeMap<String, Arc<Lane>>), Refused> {
+        let mut count = 0u64;
+        let mut destructive: Option<(u64, &'static str)> = None;
+        let mut unnamed_delete = None;
+        let mut vendors = BTreeMap::new();
+        for row in self.rows()? {
             count += 1;
-            let offboards = input
-                .row
-                .as_ref()
-                .ok()
-                .and_then(|r| r.action.as_deref())
-                .is_some_and(|a| a.trim().eq_ignore_ascii_case("offboard"));
-            if offboards && offboard_line.is_none() {
-                offboard_line = Some(input.line);
+            let Ok(task) = rows::check(row, count, self.options.action, self.options.dry_run)
+            else {
+                continue;
+            };
+            let Some(plugin) = self.catalog.get(&task.vendor) else {
+                continue; // an unknown vendor fails its own rows
+            };
+            let action = task.request.action;
+            if plugin.is_destructive(action) && destructive.is_none() {
+                destructive = Some((task.line, action.name()));
             }
+            if action.name() == "delete" && task.expect_name.is_none() && unnamed_delete.is_none() {
+                unnamed_delete = Some(task.line);
+            }
+            vendors.entry(task.vendor).or_insert(task.line);
         }
-        if let (Some(line), false, false) = (offboard_line, self.options.yes, self.options.dry_run)
+        if let Some(line) = unnamed_delete {
+            return Err(Refused(format!(
+                "line {line} deletes a tenant without expect_name; a delete cannot be undone, so \
+                 every delete row must name the tenant it expects in the expect_name column"
+            )));
+        }
+        if let (Some((line, action)), false, false) =
+            (destructive, self.options.yes, self.options.dry_run)
         {
             return Err(Refused(format!(
-                "the input offboards tenants (first at line {line}), which is destructive and cannot be undone by tenantctl; add --yes to confirm, or --dry-run to preview"
+                "the input has destructive rows ({action} at line {line}), which tenantctl cannot \
+                 undo; add --yes to confirm, or --dry-run to preview"
             )));
         }
         if let Some(max) = self.options.max_targets.filter(|max| count > *max) {
@@ -191,130 +308,89 @@ impl<'a> Batch<'a> {
                 "the input has {count} rows, more than --max-targets {max}; nothing was sent"
             )));
         }
-        Ok(Some(count))
+        let settings = self.lanes();
+        let mut lanes = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (vendor, line) in vendors {
+            match settings.open(&vendor) {
+                Ok(lane) => {
+                    lanes.insert(vendor, Arc::new(lane));
+                }
+                Err(why) => problems.push(format!("{vendor} (first at line {line}): {why}")),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Refused(format!(
+                "the input needs vendors that cannot run, so nothing was sent:\n  {}",
+                problems.join("\n  ")
+            )));
+        }
+        Ok((count, lanes))
     }
 
-    /// Runs the batch. `emit` gets each row's result as soon as it is known; `total` is
-    /// called once with the number of rows when it is known in advance.
+    /// Runs the batch. `emit` gets each row's result as soon as it is known (and after it is
+    /// in the journal); `total` is called once with the number of rows when it is known in
+    /// advance.
     pub async fn run(
-        mut self,
-        emit: Arc<dyn Fn(&TenantResult) + Send + Sync>,
+        self,
+        emit: Emit,
         total: impl FnOnce(Option<u64>),
     ) -> Result<Summary, Refused> {
         let started = Instant::now();
         let journal_path = self.options.audit_log.clone();
-        let done: HashMap<RowKey, String> = if self.options.resume {
+        let history = if self.options.resume {
             if !journal_path.is_file() {
                 return Err(Refused(format!(
                     "--resume needs the audit log of the earlier run, and {} does not exist (pass the same --audit-log)",
                     journal_path.display()
                 )));
             }
-            Journal::completed(&journal_path, &self.input_id)
+            Journal::history(&journal_path, &self.input_id)
                 .map_err(|err| Refused(format!("{err:#}")))?
         } else {
             HashMap::new()
         };
-        total(self.preflight()?);
-        let journal = if self.options.dry_run {
-            None
-        } else {
-            Some(Arc::new(
-                Journal::open(&journal_path).map_err(|err| Refused(format!("{err:#}")))?,
-            ))
-        };
-
-        let rows = Rows::new(self.open_source()?)
-            .map_err(|err| Refused(format!("reading the input: {err}")))?;
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<InputRow>(256);
-        // Reading is blocking I/O: a thread of its own feeds the rows in, a few at a time.
-        std::thread::spawn(move || {
-            for row in rows {
-                if sender.blocking_send(row).is_err() {
-                    break;
-                }
+        let lanes = match &self.options.source {
+            Source::File(_) => {
+                let (count, lanes) = self.preflight()?;
+                total(Some(count));
+                lanes
             }
+            Source::Stdin => {
+                total(None);
+                BTreeMap::new()
+            }
+        };
+        let journal = Journal::open(&journal_path).map_err(|err| Refused(format!("{err:#}")))?;
+        journal
+            .begin_run(&self.input_id)
+            .map_err(|err| Refused(format!("{err:#}")))?;
+        let run = Arc::new(Run {
+            options: self.options.clone(),
+            input_id: self.input_id.clone(),
+            journal: Arc::new(journal),
+            history,
+            global: Arc::new(Semaphore::new(self.options.concurrency.max(1))),
+            stop: self.stop.clone(),
+            abort: self.abort.1.clone(),
+            summary: Mutex::default(),
+            not_started: AtomicU64::new(0),
+            emit,
         });
 
-        let summary = Arc::new(Mutex::new(Summary::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let finish: Arc<dyn Fn(&TenantResult) + Send + Sync> = {
-            let (summary, stop, emit) = (summary.clone(), stop.clone(), emit.clone());
-            let fail_fast = self.options.fail_fast;
-            Arc::new(move |result: &TenantResult| {
-                emit(result);
-                let mut summary = summary.lock().unwrap_or_else(|e| e.into_inner());
-                let status = wire_name(result.status);
-                *summary
-                    .counts
-                    .entry((result.vendor.clone(), status))
-                    .or_default() += 1;
-                if let Some(error) = &result.error {
-                    summary.failed += 1;
-                    if fail_fast {
-                        stop.store(true, Ordering::SeqCst);
-                    }
-                    if summary.failures.len() >= FAILURES_KEPT {
-                        return;
-                    }
-                    let who = result
-                        .tenant_name
-                        .as_deref()
-                        .or(result.tenant_id.as_deref())
-                        .unwrap_or("?");
-                    summary.failures.push(format!(
-                        "row {}: {} {who}: {}: {}",
-                        result.row.unwrap_or_default(),
-                        result.vendor,
-                        wire_name(error.kind),
-                        error.message
-                    ));
-                }
-            })
+        let lanes = match &self.options.source {
+            Source::File(_) => self.run_file(&run, lanes).await?,
+            Source::Stdin => self.run_stdin(&run).await?,
         };
 
-        let slots = Arc::new(Semaphore::new(self.options.concurrency.max(1)));
-        let mut tasks = JoinSet::new();
-        let mut seen = 0u64;
-        while let Some(input) = receiver.recv().await {
-            if stop.load(Ordering::SeqCst) {
-                summary
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .not_started += 1;
-                continue;
-            }
-            seen += 1;
-            let job = match self.prepare(input, seen, &done) {
-                Ok(job) => job,
-                Err(result) => {
-                    finish(&result);
-                    continue;
-                }
-            };
-            let permit = slots
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            let (journal, finish, dry_run, input_id) = (
-                journal.clone(),
-                finish.clone(),
-                self.options.dry_run,
-                self.input_id.clone(),
-            );
-            tasks.spawn(async move {
-                let result = run_job(job, journal, dry_run, &input_id).await;
-                finish(&result);
-                drop(permit);
-            });
-            while tasks.try_join_next().is_some() {}
+        if let Err(err) = run.journal.end_run() {
+            tracing::warn!("{err:#}");
         }
-        while tasks.join_next().await.is_some() {}
-
-        let mut summary = std::mem::take(&mut *summary.lock().unwrap_or_else(|e| e.into_inner()));
-        for (vendor, lane) in &self.lanes {
-            let Ok(lane) = lane else { continue };
+        let mut summary =
+            std::mem::take(&mut *run.summary.lock().unwrap_or_else(|e| e.into_inner()));
+        summary.not_started = run.not_started.load(Ordering::SeqCst);
+        summary.interrupted = self.stop.interrupted.load(Ordering::SeqCst);
+        for (vendor, lane) in &lanes {
             let stats = lane.account.stats();
             let requests = stats.requests.load(Ordering::Relaxed);
             summary.traffic.insert(
@@ -344,345 +420,415 @@ impl<'a> Batch<'a> {
         Ok(summary)
     }
 
-    /// Checks a row and finds its vendor's account; a row that cannot run becomes its
-    /// (failed or skipped) result.
-    // The error is the row's own result, built once per row that cannot run.
-    #[allow(clippy::result_large_err)]
-    fn prepare(
-        &mut self,
-        input: InputRow,
-        seen: u64,
-        done: &HashMap<RowKey, String>,
-    ) -> Result<Job, TenantResult> {
-        let line = input.line;
-        let row = match input.row {
-            Ok(row) => row,
-            Err(reason) => return Err(unreadable_row(line, reason, self.options.dry_run)),
-        };
-        let clean = |value: &Option<String>| {
-            value
-                .as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-        };
-        let (vendor, action_name, tenant, tenant_name) = (
-            clean(&row.vendor),
-            clean(&row.action),
-            clean(&row.tenant),
-            clean(&row.tenant_name),
-        );
-        let mut result = TenantResult {
-            vendor: vendor.clone().unwrap_or_default(),
-            action: action_name.clone().unwrap_or_default(),
-            tenant_id: tenant.clone(),
-            tenant_name: tenant_name.clone(),
-            status: Status::Failed,
-            changed: false,
-            dry_run: self.options.dry_run,
-            enabled_before: None,
-            enabled_after: None,
-            error: None,
-            row: Some(line),
-            planned_request: None,
-            notes: Vec::new(),
-        };
-        let bad = |mut result: TenantResult, kind: ErrorKind, message: String| {
-            result.error = Some(ResultError::new(kind, format!("line {line}: {message}")));
-            result
-        };
-        let Some(vendor) = vendor else {
-            return Err(bad(
-                result,
-                ErrorKind::InvalidInput,
-                "the vendor is missing".into(),
-            ));
-        };
-        let Some(action) = action_name.as_deref().and_then(parse_action) else {
-            let message = match action_name {
-                Some(name) => {
-                    format!("unknown action {name:?}; use status, disable, enable or offboard")
+    /// A file: one reader and one dispatcher per vendor, and one for rows that cannot run.
+    async fn run_file(
+        &self,
+        run: &Arc<Run>,
+        lanes: BTreeMap<String, Arc<Lane>>,
+    ) -> Result<BTreeMap<String, Arc<Lane>>, Refused> {
+        let mut dispatchers = JoinSet::new();
+        let known: Arc<Vec<String>> = Arc::new(lanes.keys().cloned().collect());
+        let mut feeds: Vec<(Option<Arc<Lane>>, Option<String>)> = lanes
+            .iter()
+            .map(|(vendor, lane)| (Some(lane.clone()), Some(vendor.clone())))
+            .collect();
+        feeds.push((None, None));
+        for (lane, vendor) in feeds {
+            let (sender, receiver) = mpsc::channel::<Result<Task, Box<TenantResult>>>(64);
+            let rows = self.rows()?;
+            let known = known.clone();
+            let (action, dry_run) = (self.options.action, self.options.dry_run);
+            std::thread::spawn(move || {
+                let mut occurrences = Occurrences::default();
+                for (n, row) in rows.enumerate() {
+                    let mut checked = rows::check(row, n as u64 + 1, action, dry_run);
+                    let mine = match (&mut checked, &vendor) {
+                        (Ok(task), Some(vendor)) => {
+                            occurrences.number(task);
+                            task.vendor == *vendor
+                        }
+                        (Ok(task), None) => {
+                            occurrences.number(task);
+                            !known.contains(&task.vendor)
+                        }
+                        (Err(_), lane) => lane.is_none(),
+                    };
+                    // Rows after a stop still flow: the dispatcher counts them as not started.
+                    if mine && sender.blocking_send(checked).is_err() {
+                        break;
+                    }
                 }
-                None => "the action is missing".into(),
+            });
+            dispatchers.spawn(dispatch(
+                lane,
+                receiver,
+                run.clone(),
+                self.catalog_vendors(),
+            ));
+        }
+        while dispatchers.join_next().await.is_some() {}
+        Ok(lanes)
+    }
+
+    /// Standard input: one reader; lanes open as their vendors first appear (a vendor that
+    /// cannot run fails its rows one by one), each with its own queue and dispatcher.
+    async fn run_stdin(&self, run: &Arc<Run>) -> Result<BTreeMap<String, Arc<Lane>>, Refused> {
+        let (sender, mut receiver) = mpsc::channel(256);
+        let rows = self.rows()?;
+        let (action, dry_run) = (self.options.action, self.options.dry_run);
+        std::thread::spawn(move || {
+            let mut occurrences = Occurrences::default();
+            for (n, row) in rows.enumerate() {
+                let mut checked = rows::check(row, n as u64 + 1, action, dry_run);
+                if let Ok(task) = &mut checked {
+                    occurrences.number(task);
+                }
+                if sender.blocking_send(checked).is_err() {
+                    break;
+                }
+            }
+        });
+        let settings = self.lanes();
+        let mut lanes: BTreeMap<String, Arc<Lane>> = BTreeMap::new();
+        let mut unusable: HashMap<String, String> = HashMap::new();
+        let mut queues = HashMap::new();
+        let mut dispatchers = JoinSet::new();
+        let (stray_queue, stray_rows) = mpsc::channel(1 << 20);
+        dispatchers.spawn(dispatch(
+            None,
+            stray_rows,
+            run.clone(),
+            self.catalog_vendors(),
+        ));
+        loop {
+            // Standard input may never end: a stop ends the reading.
+            let checked = tokio::select! {
+                checked = receiver.recv() => checked,
+                () = run.stop.raised() => None,
             };
-            return Err(bad(result, ErrorKind::InvalidInput, message));
-        };
-        let selector = match (&tenant, &tenant_name) {
-            (Some(_), Some(_)) => {
-                return Err(bad(
-                    result,
-                    ErrorKind::InvalidInput,
-                    "give tenant or tenant_name, not both".into(),
-                ));
+            let Some(checked) = checked else { break };
+            let task = match checked {
+                Ok(task) => task,
+                Err(bad) => {
+                    let _ = stray_queue.send(Err(bad)).await;
+                    continue;
+                }
+            };
+            if !lanes.contains_key(&task.vendor) && !unusable.contains_key(&task.vendor) {
+                match settings.open(&task.vendor) {
+                    Ok(lane) => {
+                        let lane = Arc::new(lane);
+                        // Unbounded in effect: a slow vendor must not hold up the reader.
+                        let (queue, rows) = mpsc::channel(1 << 30);
+                        dispatchers.spawn(dispatch(
+                            Some(lane.clone()),
+                            rows,
+                            run.clone(),
+                            self.catalog_vendors(),
+                        ));
+                        queues.insert(task.vendor.clone(), queue);
+                        lanes.insert(task.vendor.clone(), lane);
+                    }
+                    Err(why) => {
+                        unusable.insert(task.vendor.clone(), why);
+                    }
+                }
             }
-            (None, None) => {
-                return Err(bad(
-                    result,
-                    ErrorKind::InvalidInput,
-                    "the tenant is missing: give tenant (an id) or tenant_name".into(),
-                ));
+            match queues.get(&task.vendor) {
+                Some(queue) => {
+                    let _ = queue.send(Ok(task)).await;
+                }
+                None => {
+                    let why = unusable.get(&task.vendor).cloned().unwrap_or_default();
+                    let result = task.result(self.options.dry_run).failed(ResultError::new(
+                        ErrorKind::InvalidInput,
+                        format!("line {}: {why}", task.line),
+                    ));
+                    let _ = stray_queue.send(Err(Box::new(result))).await;
+                }
             }
-            (Some(id), None) if id.contains(['*', '?', '%']) => {
-                return Err(bad(
-                    result,
-                    ErrorKind::InvalidInput,
-                    format!("tenant {id:?} looks like a wildcard; give exact ids"),
-                ));
+        }
+        drop((queues, stray_queue));
+        while dispatchers.join_next().await.is_some() {}
+        Ok(lanes)
+    }
+
+    fn catalog_vendors(&self) -> Arc<String> {
+        Arc::new(self.catalog.vendors().join(", "))
+    }
+}
+
+/// Takes one queue's rows and runs them: the lane's slot first, then (inside the row) a
+/// global one. Rows that cannot run become their results here.
+async fn dispatch(
+    lane: Option<Arc<Lane>>,
+    mut queue: mpsc::Receiver<Result<Task, Box<TenantResult>>>,
+    run: Arc<Run>,
+    vendors: Arc<String>,
+) {
+    let mut jobs = JoinSet::new();
+    let mut under_way: HashMap<tokio::task::Id, Task> = HashMap::new();
+    while let Some(checked) = queue.recv().await {
+        reap(&mut jobs, &mut under_way, &lane, &run).await;
+        if run.stop.is_raised() {
+            run.not_started.fetch_add(1, Ordering::SeqCst);
+            continue;
+        }
+        let task = match checked {
+            Ok(task) => task,
+            Err(bad) => {
+                run.report(&bad);
+                continue;
             }
-            (Some(id), None) => TenantSelector::Id(id.clone()),
-            (None, Some(name)) => TenantSelector::Name(name.clone()),
         };
-        let target = match &selector {
-            TenantSelector::Id(id) => format!("id:{id}"),
-            TenantSelector::Name(name) => format!("name:{name}"),
+        let Some(lane) = &lane else {
+            let result = task.result(run.options.dry_run).failed(ResultError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "line {}: unknown vendor {:?}; the plugins found serve: {vendors}",
+                    task.line, task.vendor
+                ),
+            ));
+            run.report(&result);
+            continue;
         };
-        let key = journal::key(&self.input_id, line, &vendor, action.name(), &target);
-        if let Some(earlier) = done.get(&key) {
+        if let Err(result) = run.admit(lane, &task) {
+            run.report(&result);
+            continue;
+        }
+        let permit = lane
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the slots are never closed");
+        if run.stop.is_raised() {
+            run.not_started.fetch_add(1, Ordering::SeqCst);
+            continue;
+        }
+        let (job_lane, job_run, job_task) = (lane.clone(), run.clone(), task.clone());
+        let handle = jobs.spawn(async move {
+            let result = run_task(&job_lane, &job_task, &job_run).await;
+            drop(permit);
+            result
+        });
+        under_way.insert(handle.id(), task);
+    }
+    while !jobs.is_empty() {
+        reap_one(&mut jobs, &mut under_way, &lane, &run).await;
+    }
+}
+
+/// Reports the rows that have finished, without waiting.
+async fn reap(
+    jobs: &mut JoinSet<TenantResult>,
+    under_way: &mut HashMap<tokio::task::Id, Task>,
+    lane: &Option<Arc<Lane>>,
+    run: &Arc<Run>,
+) {
+    while let Some(joined) = jobs.try_join_next_with_id() {
+        settle(joined, under_way, lane, run).await;
+    }
+}
+
+async fn reap_one(
+    jobs: &mut JoinSet<TenantResult>,
+    under_way: &mut HashMap<tokio::task::Id, Task>,
+    lane: &Option<Arc<Lane>>,
+    run: &Arc<Run>,
+) {
+    if let Some(joined) = jobs.join_next_with_id().await {
+        settle(joined, under_way, lane, run).await;
+    }
+}
+
+/// A finished row: its result, or — if the task panicked — a failed result saying so,
+/// journaled like any other, so no row vanishes.
+async fn settle(
+    joined: Result<(tokio::task::Id, TenantResult), tokio::task::JoinError>,
+    under_way: &mut HashMap<tokio::task::Id, Task>,
+    lane: &Option<Arc<Lane>>,
+    run: &Arc<Run>,
+) {
+    match joined {
+        Ok((id, result)) => {
+            under_way.remove(&id);
+            run.report(&result);
+        }
+        Err(err) => {
+            let Some(task) = under_way.remove(&err.id()) else {
+                return;
+            };
+            let why = match err.try_into_panic() {
+                Ok(panic) => panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into()),
+                Err(err) => err.to_string(),
+            };
+            let mut result = task.result(run.options.dry_run).failed(ResultError::new(
+                ErrorKind::Plugin,
+                format!(
+                    "tenantctl itself failed while running this row ({why}); this is a bug, please \
+                     report it. Whether a write was sent is unknown: --resume reads the tenant \
+                     again before doing anything"
+                ),
+            ));
+            if let Some(lane) = lane {
+                run.audit(lane, &task).finish(&mut result).await;
+            }
+            run.report(&result);
+        }
+    }
+}
+
+/// Runs one row and journals its result.
+async fn run_task(lane: &Arc<Lane>, task: &Task, run: &Arc<Run>) -> TenantResult {
+    let audit = Arc::new(run.audit(lane, task));
+    let options = RunOptions {
+        dry_run: run.options.dry_run,
+        expect_name: task.expect_name.clone(),
+        observer: (!run.options.dry_run).then(|| audit.clone() as Arc<dyn WriteObserver>),
+        deadline: run.options.deadline,
+        abort: Some(run.abort.clone()),
+    };
+    let mut result = crate::slots::holding(
+        run.global.clone(),
+        lane.account.run(&task.request, &options),
+    )
+    .await;
+    result.row = Some(task.line);
+    if let Some(history) = run.history.get(&task.key()) {
+        already_deleted(&mut result, history);
+    }
+    audit.finish(&mut result).await;
+    result
+}
+
+/// A resumed delete whose tenant is gone, when the journal holds its intent: the earlier
+/// run's delete landed.
+fn already_deleted(result: &mut TenantResult, history: &RowHistory) {
+    let gone = result
+        .error
+        .as_ref()
+        .is_some_and(|e| e.kind == ErrorKind::NotFound);
+    if result.action == "delete" && gone && history.intent {
+        result.status = Status::Changed;
+        result.changed = true;
+        result.error = None;
+        result.enabled_after = None;
+        result.notes.push(
+            "deleted by an earlier run: the audit log holds its intent and the tenant is gone"
+                .into(),
+        );
+    }
+}
+
+impl Run {
+    /// The journal of one row's operation.
+    fn audit(&self, lane: &Lane, task: &Task) -> OperationAudit {
+        let reason = task.reason.as_deref().or(self.options.reason.as_deref());
+        OperationAudit::new(
+            self.journal.clone(),
+            Stamp::new(lane.account.plugin(), &self.journal.operator, reason),
+            Some(Place {
+                input: self.input_id.clone(),
+                row: task.line,
+                occurrence: task.occurrence,
+            }),
+            &task.vendor,
+            task.request.action.name(),
+            task.target.clone(),
+        )
+    }
+
+    /// Checks what the row's vendor decides: whether the action exists there, and (for
+    /// standard input, where nothing was checked up front) confirmation and limits. A row
+    /// the journal shows done is skipped.
+    // The error is the row's own result, built once per row that does not run.
+    #[allow(clippy::result_large_err)]
+    fn admit(&self, lane: &Lane, task: &Task) -> Result<(), TenantResult> {
+        let options = &self.options;
+        let fail = |kind, message: String| {
+            task.result(options.dry_run).failed(ResultError::new(
+                kind,
+                format!("line {}: {message}", task.line),
+            ))
+        };
+        if let Some(history) = self
+            .history
+            .get(&task.key())
+            .filter(|h| h.done(options.dry_run))
+        {
+            let mut result = task.result(options.dry_run);
             result.status = Status::Skipped;
             result.notes.push(format!(
-                "recorded in the audit log as {earlier}; not run again"
+                "recorded in the audit log as {}; not run again",
+                history.last_result.as_deref().unwrap_or_default()
             ));
             return Err(result);
         }
-        if matches!(self.options.source, Source::Stdin) {
-            if action == Action::Offboard && !self.options.yes && !self.options.dry_run {
-                return Err(bad(
-                    result,
+        let plugin = lane.account.plugin();
+        let action = task.request.action;
+        if !plugin.supports(action) {
+            return Err(fail(
+                ErrorKind::Unsupported,
+                format!("{plugin} does not support {}", action.name()),
+            ));
+        }
+        if matches!(options.source, Source::Stdin) {
+            if plugin.is_destructive(action) && !options.yes && !options.dry_run {
+                return Err(fail(
                     ErrorKind::InvalidInput,
-                    "offboard is destructive and needs --yes".into(),
+                    format!("{} is destructive and needs --yes", action.name()),
                 ));
             }
-            if let Some(max) = self.options.max_targets.filter(|max| seen > *max) {
-                return Err(bad(
-                    result,
+            if action.name() == "delete" && task.expect_name.is_none() {
+                return Err(fail(
+                    ErrorKind::InvalidInput,
+                    "a delete needs expect_name: the tenant's exact name".into(),
+                ));
+            }
+            if let Some(max) = options.max_targets.filter(|max| task.ordinal > *max) {
+                return Err(fail(
                     ErrorKind::InvalidInput,
                     format!("beyond --max-targets {max}; not run"),
                 ));
             }
         }
-        let lane = match self.lane(&vendor) {
-            Ok(lane) => lane,
-            Err(message) => return Err(bad(result, ErrorKind::InvalidInput, message)),
+        Ok(())
+    }
+
+    /// Reports a row's result and counts it.
+    fn report(&self, result: &TenantResult) {
+        (self.emit)(result);
+        let mut summary = self.summary.lock().unwrap_or_else(|e| e.into_inner());
+        *summary
+            .counts
+            .entry((result.vendor.clone(), wire_name(result.status)))
+            .or_default() += 1;
+        let Some(error) = &result.error else {
+            return;
         };
-        if !lane.account.plugin().supports(action) {
-            return Err(bad(
-                result,
-                ErrorKind::Unsupported,
-                format!(
-                    "{} does not support {}",
-                    lane.account.plugin(),
-                    action.name()
-                ),
-            ));
+        summary.failed += 1;
+        if self.options.fail_fast {
+            self.stop.raise();
         }
-        Ok(Job {
-            row: line,
-            target,
-            lane,
-            request: ActionRequest {
-                action,
-                tenant: selector,
-            },
-            expect_name: clean(&row.expect_name),
-        })
-    }
-
-    /// The vendor's lane, set up on its first row; the reason it cannot run otherwise.
-    fn lane(&mut self, vendor: &str) -> Result<Arc<Lane>, String> {
-        if let Some(lane) = self.lanes.get(vendor) {
-            return lane.clone();
+        if summary.failures.len() >= FAILURES_KEPT {
+            return;
         }
-        let lane = self.new_lane(vendor);
-        self.lanes.insert(vendor.to_string(), lane.clone());
-        lane
-    }
-
-    fn new_lane(&self, vendor: &str) -> Result<Arc<Lane>, String> {
-        let plugin = self.catalog.get(vendor).ok_or_else(|| {
-            format!(
-                "unknown vendor {vendor:?}; the plugins found serve: {}",
-                self.catalog.vendors().join(", ")
-            )
-        })?;
-        let settings = self.options.config.vendor(vendor);
-        let env = self.env.clone();
-        let url = credentials::base_url(plugin.info(), settings.url.as_deref(), |name| env(name))
-            .map_err(|err| format!("{err}, or [vendors.{vendor}] url in --config"))?;
-        let config = credentials::config_values(
-            plugin.info(),
-            |name| env(name),
-            |path: &str| std::fs::read_to_string(path),
-        )?;
-        let rate = settings
-            .rate_limit
+        let who = result
+            .tenant_name
             .as_deref()
-            .map(Rate::parse)
-            .transpose()
-            .map_err(|err| format!("{err:#}"))?;
-        let mut http =
-            HttpClient::new(self.options.http.clone()).map_err(|err| format!("{err:#}"))?;
-        if let Some(rate) = rate {
-            http = http.with_rate_limit(rate.requests, rate.period);
-        }
-        let account = Account::new(plugin.clone(), &url, config, http)?;
-        let slots = settings
-            .concurrency
-            .map(|c| c.get() as usize)
-            .unwrap_or(self.options.concurrency)
-            .max(1);
-        Ok(Arc::new(Lane {
-            account,
-            slots: Arc::new(Semaphore::new(slots)),
-            rate,
-        }))
-    }
-}
-
-/// The result for a line that is not a row at all (bad CSV, bad JSON).
-fn unreadable_row(line: u64, reason: String, dry_run: bool) -> TenantResult {
-    TenantResult {
-        vendor: String::new(),
-        action: String::new(),
-        tenant_id: None,
-        tenant_name: None,
-        status: Status::Failed,
-        changed: false,
-        dry_run,
-        enabled_before: None,
-        enabled_after: None,
-        error: Some(ResultError::new(
-            ErrorKind::InvalidInput,
-            format!("line {line}: {reason}"),
-        )),
-        row: Some(line),
-        planned_request: None,
-        notes: Vec::new(),
-    }
-}
-
-fn parse_action(name: &str) -> Option<Action> {
-    [
-        Action::Status,
-        Action::Disable,
-        Action::Enable,
-        Action::Offboard,
-    ]
-    .into_iter()
-    .find(|action| action.name().eq_ignore_ascii_case(name))
-}
-
-/// Runs one row and records its result in the journal.
-async fn run_job(
-    job: Job,
-    journal: Option<Arc<Journal>>,
-    dry_run: bool,
-    input_id: &str,
-) -> TenantResult {
-    let _slot = job
-        .lane
-        .slots
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the semaphore is never closed");
-    let audit = journal.clone().map(|journal| {
-        Arc::new(RowAudit {
-            journal,
-            input: input_id.to_string(),
-            row: job.row,
-            target: job.target.clone(),
-            vendor: job.lane.account.plugin().info().vendor.clone(),
-            action: job.request.action.name().to_string(),
-            last_write: Mutex::new(None),
-        })
-    });
-    let options = RunOptions {
-        dry_run,
-        expect_name: job.expect_name.clone(),
-        observer: audit.clone().map(|audit| audit as Arc<dyn WriteObserver>),
-    };
-    let mut result = job.lane.account.run(&job.request, &options).await;
-    result.row = Some(job.row);
-    if let (Some(journal), Some(audit)) = (journal, audit) {
-        let mut record = journal.record("result", input_id, job.row, &job.target, &result);
-        if let Some((method, url, status)) = audit
-            .last_write
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
-            record.method = Some(method);
-            record.url = Some(url);
-            record.http_status = status;
-        }
-        record.http_status = record
-            .http_status
-            .or(result.error.as_ref().and_then(|e| e.http_status));
-        record.outcome = Some(wire_name(result.status));
-        record.error = result
-            .error
-            .as_ref()
-            .map(|e| format!("{}: {}", wire_name(e.kind), e.message));
-        if let Err(err) = journal.append(&record) {
-            let message =
-                format!("{err:#}; the operation ran but its result is not in the audit log");
-            tracing::error!("row {}: {message}", job.row);
-            result.status = Status::Failed;
-            result.error = Some(ResultError::new(ErrorKind::Transport, message));
-        }
-    }
-    result
-}
-
-/// Writes a row's intents to the journal and remembers its last write.
-#[derive(Debug)]
-struct RowAudit {
-    journal: Arc<Journal>,
-    input: String,
-    row: u64,
-    target: String,
-    vendor: String,
-    action: String,
-    last_write: Mutex<Option<(String, String, Option<u16>)>>,
-}
-
-impl WriteObserver for RowAudit {
-    fn before_write(&self, intent: &Intent, method: &str, url: &str) -> Result<(), String> {
-        let shown = TenantResult {
-            vendor: self.vendor.clone(),
-            action: self.action.clone(),
-            tenant_id: Some(intent.tenant.id.clone()),
-            tenant_name: Some(intent.tenant.name.clone()),
-            status: Status::Planned,
-            changed: false,
-            dry_run: false,
-            enabled_before: intent.enabled_before,
-            enabled_after: intent.enabled_after,
-            error: None,
-            row: Some(self.row),
-            planned_request: None,
-            notes: Vec::new(),
-        };
-        let mut record = self
-            .journal
-            .record("intent", &self.input, self.row, &self.target, &shown);
-        record.method = Some(method.to_string());
-        record.url = Some(url.to_string());
-        *self.last_write.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((method.to_string(), url.to_string(), None));
-        self.journal
-            .append(&record)
-            .map_err(|err| format!("{err:#}"))
-    }
-
-    fn after_write(&self, status: Option<u16>) {
-        if let Some(last) = self
-            .last_write
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            last.2 = status;
-        }
+            .or(result.tenant_id.as_deref())
+            .unwrap_or("?");
+        summary.failures.push(format!(
+            "row {}: {} {who}: {}: {}",
+            result.row.unwrap_or_default(),
+            result.vendor,
+            wire_name(error.kind),
+            error.message
+        ));
     }
 }

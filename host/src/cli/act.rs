@@ -3,9 +3,11 @@
 use super::{Cli, EXIT_FAILED, EXIT_OK, Output, TargetArgs, UsageError, load_catalog, print_line};
 use std::sync::Arc;
 
-use crate::account::unix_now;
+use crate::account::{WriteObserver, unix_now};
+use crate::audit::{self, OperationAudit};
 use crate::credentials;
-use crate::http::{HttpClient, HttpSettings};
+use crate::http::HttpClient;
+use crate::journal::{Journal, Stamp};
 use crate::plugin::bindings::{Action, ActionRequest, TenantSelector};
 use crate::transcript::Recorder;
 use crate::{Account, RunOptions};
@@ -54,10 +56,7 @@ pub async fn run(cli: &Cli, action: Action, args: &TargetArgs) -> Result<u8, Usa
         std::fs::read_to_string(path)
     })
     .map_err(UsageError)?;
-    let http = HttpClient::new(HttpSettings {
-        timeout: std::time::Duration::from_secs(args.timeout),
-        ..HttpSettings::default()
-    })?;
+    let http = HttpClient::new(args.run.http())?;
     let recorder = args
         .record
         .as_ref()
@@ -74,12 +73,32 @@ pub async fn run(cli: &Cli, action: Action, args: &TargetArgs) -> Result<u8, Usa
         action,
         tenant: selector,
     };
+    // Every write goes to the audit journal; a read or a dry run writes nothing.
+    let audit = if action == Action::Status || args.dry_run {
+        None
+    } else {
+        let journal = Journal::open(&args.run.journal_path()?)?;
+        let stamp = Stamp::new(plugin, &journal.operator, args.run.reason.as_deref());
+        Some(Arc::new(OperationAudit::new(
+            Arc::new(journal),
+            stamp,
+            None,
+            &args.vendor,
+            action.name(),
+            audit::target(&request.tenant),
+        )))
+    };
     let options = RunOptions {
         dry_run: args.dry_run,
         expect_name: args.expect_name.clone(),
-        ..RunOptions::default()
+        observer: audit.clone().map(|audit| audit as Arc<dyn WriteObserver>),
+        deadline: Some(args.run.deadline()),
+        abort: None,
     };
-    let result = account.run(&request, &options).await;
+    let mut result = account.run(&request, &options).await;
+    if let Some(audit) = &audit {
+        audit.finish(&mut result).await;
+    }
     if let (Some(recorder), Some(path)) = (&recorder, &args.record) {
         let mut transcript = recorder.transcript(&account, &request, &options, now, &result);
         transcript.description = format!(

@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{Cli, EXIT_FAILED, EXIT_OK, Output, UsageError, eprint_line, load_catalog, print_line};
+use super::{
+    Cli, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Output, UsageError, eprint_line, load_catalog,
+    print_line,
+};
 use crate::batch::config::BatchConfig;
-use crate::batch::{Batch, BatchOptions, Source, journal};
-use crate::http::HttpSettings;
+use crate::batch::{Batch, BatchOptions, Interrupts, Source};
 use crate::report::TenantResult;
 
 /// Arguments of `tenantctl apply`.
@@ -37,15 +39,20 @@ pub struct ApplyArgs {
     /// Start no more rows after the first failure (rows under way finish).
     #[arg(long)]
     pub fail_fast: bool,
-    /// The audit journal (JSON Lines, appended). Default: $XDG_STATE_HOME/tenantctl/audit.jsonl.
-    #[arg(long, value_name = "FILE", env = "TENANTCTL_AUDIT_LOG")]
-    pub audit_log: Option<PathBuf>,
     /// Finish an interrupted run: skip rows the audit log shows done, run the others.
     #[arg(long)]
     pub resume: bool,
-    /// Seconds allowed for each HTTP request.
-    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub timeout: u64,
+    /// The action of rows that name none (for inputs without an action column, such as
+    /// `tenantctl list --output csv`).
+    #[arg(long, value_name = "ACTION", value_parser = parse_action)]
+    pub action: Option<crate::plugin::bindings::Action>,
+    /// Timeouts, deadline, reason and audit journal.
+    #[command(flatten)]
+    pub run: super::RunArgs,
+}
+
+fn parse_action(name: &str) -> Result<crate::plugin::bindings::Action, String> {
+    crate::batch::rows::parse_action(name).ok_or_else(|| format!("unknown action {name:?}"))
 }
 
 /// Runs the batch; exit 1 when any row failed.
@@ -55,34 +62,28 @@ pub async fn run(cli: &Cli, args: &ApplyArgs) -> Result<u8, UsageError> {
         Some(path) => BatchConfig::load(path)?,
         None => BatchConfig::default(),
     };
-    let audit_log = args
-        .audit_log
-        .clone()
-        .or_else(journal::default_path)
-        .ok_or_else(|| {
-            UsageError("no place for the audit log: pass --audit-log FILE (HOME is not set)".into())
-        })?;
     let options = BatchOptions {
         source: if args.input == "-" {
             Source::Stdin
         } else {
             Source::File(PathBuf::from(&args.input))
         },
+        action: args.action,
         concurrency: args.concurrency as usize,
         dry_run: args.dry_run,
         yes: args.yes,
         max_targets: args.max_targets,
         fail_fast: args.fail_fast,
-        audit_log,
+        audit_log: args.run.journal_path()?,
         resume: args.resume,
+        reason: args.run.reason.clone(),
+        deadline: Some(args.run.deadline()),
         config,
-        http: HttpSettings {
-            timeout: std::time::Duration::from_secs(args.timeout),
-            ..HttpSettings::default()
-        },
+        http: args.run.http(),
     };
     let batch = Batch::new(&catalog, options, |name| std::env::var(name).ok())
         .map_err(|err| UsageError(err.0))?;
+    let signals = tokio::spawn(on_interrupts(batch.interrupts()));
 
     let progress = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new_spinner()
@@ -116,7 +117,9 @@ pub async fn run(cli: &Cli, args: &ApplyArgs) -> Result<u8, UsageError> {
             }
         })
         .await
-        .map_err(|err| UsageError(err.0))?;
+        .map_err(|err| UsageError(err.0));
+    signals.abort();
+    let summary = summary?;
     progress.finish_and_clear();
 
     let counts: Vec<String> = summary
@@ -142,7 +145,13 @@ pub async fn run(cli: &Cli, args: &ApplyArgs) -> Result<u8, UsageError> {
     for estimate in &summary.estimates {
         eprint_line(&format!("  {estimate}"));
     }
-    if summary.not_started > 0 {
+    if summary.interrupted {
+        eprint_line(&format!(
+            "  interrupted: {} rows were not started; rows under way finished and are in the \
+             audit log; run the same command with --resume to do the rest",
+            summary.not_started
+        ));
+    } else if summary.not_started > 0 {
         eprint_line(&format!(
             "  --fail-fast stopped the batch: {} rows were not started; run the same command with --resume to finish them",
             summary.not_started
@@ -160,9 +169,35 @@ pub async fn run(cli: &Cli, args: &ApplyArgs) -> Result<u8, UsageError> {
             ));
         }
     }
-    Ok(if summary.all_ok() && summary.not_started == 0 {
+    Ok(if summary.interrupted {
+        EXIT_INTERRUPTED
+    } else if summary.all_ok() {
         EXIT_OK
     } else {
         EXIT_FAILED
     })
+}
+
+/// The first SIGINT or SIGTERM stops the batch (rows under way finish), the second aborts
+/// the rows under way.
+async fn on_interrupts(interrupts: Interrupts) {
+    let Ok(mut terminate) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        return;
+    };
+    let mut next = async || {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    };
+    next().await;
+    eprint_line(
+        "interrupted: starting no more rows; rows under way finish (interrupt again to abort them)",
+    );
+    interrupts.stop();
+    next().await;
+    eprint_line("interrupted again: aborting the rows under way");
+    interrupts.abort();
 }

@@ -85,13 +85,60 @@ pub struct TargetArgs {
     /// Confirm a destructive action (offboard).
     #[arg(long)]
     pub yes: bool,
-    /// Seconds allowed for each HTTP request.
-    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub timeout: u64,
+    /// Timeouts, deadline, reason and audit journal.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Write a transcript of this run (every request, answer and the result, secrets
     /// redacted) to FILE, for `tenantctl plugins test`.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+}
+
+/// What every command that acts on tenants takes.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Why this is done; recorded in every audit journal record of the run (a batch row's
+    /// `reason` column overrides it).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Seconds allowed for each HTTP request.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// Seconds one tenant's whole operation may take, retries, waits and restarts included;
+    /// past it the tenant fails as `timeout`.
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub deadline: u64,
+    /// The audit journal (JSON Lines, appended). Default: $TENANTCTL_AUDIT_LOG, else
+    /// $XDG_STATE_HOME/tenantctl/audit.jsonl.
+    #[arg(long, value_name = "FILE", env = "TENANTCTL_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The audit journal's path.
+    pub fn journal_path(&self) -> Result<PathBuf, UsageError> {
+        self.audit_log
+            .clone()
+            .or_else(crate::journal::default_path)
+            .ok_or_else(|| {
+                UsageError(
+                    "no place for the audit log: pass --audit-log FILE (HOME is not set)".into(),
+                )
+            })
+    }
+
+    /// The HTTP settings these flags ask for.
+    pub fn http(&self) -> crate::http::HttpSettings {
+        crate::http::HttpSettings {
+            timeout: std::time::Duration::from_secs(self.timeout),
+            ..crate::http::HttpSettings::default()
+        }
+    }
+
+    /// The per-operation deadline.
+    pub fn deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.deadline)
+    }
 }
 
 /// `tenantctl plugins ...`
@@ -145,6 +192,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code: usage or configuration error; nothing was sent.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code: interrupted (Ctrl-C, SIGTERM); rows under way finished and were recorded.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// A usage or configuration error: reported on stderr, exit code 2, nothing sent.
 #[derive(Debug)]

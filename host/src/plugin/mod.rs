@@ -235,6 +235,14 @@ impl Plugin {
         &self.limits
     }
 
+    /// True when the plugin says `action` cannot be undone by tenantctl (it needs `--yes`).
+    pub fn is_destructive(&self, action: bindings::Action) -> bool {
+        self.info
+            .actions
+            .iter()
+            .any(|info| info.action == action && info.destructive)
+    }
+
     /// True when the plugin offers `action`.
     pub fn supports(&self, action: bindings::Action) -> bool {
         self.info.actions.iter().any(|info| info.action == action)
