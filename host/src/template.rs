@@ -24,16 +24,16 @@ const SDK_SOURCES: &[(&str, &str)] = &[
         "sdk/src/testing.rs",
         include_str!("../../guest/sdk/src/testing.rs"),
     ),
-    ("sdk/wit/types.wit", include_str!("../../wit/types.wit")),
-    ("sdk/wit/plugin.wit", include_str!("../../wit/plugin.wit")),
-    ("sdk/wit/world.wit", include_str!("../../wit/world.wit")),
+    ("sdk/wit/types.wit", include_str!("../../wit/v0.1.0/types.wit")),
+    ("sdk/wit/plugin.wit", include_str!("../../wit/v0.1.0/plugin.wit")),
+    ("sdk/wit/world.wit", include_str!("../../wit/v0.1.0/world.wit")),
 ];
 
 /// Where the SDK finds the contract in this repository, and in a generated crate.
 const WIT_PATHS: [(&str, &str); 2] = [
-    (r#"path: "../../wit""#, r#"path: "wit""#),
+    (r#"path: "../../wit/v0.1.0""#, r#"path: "wit""#),
     (
-        r#"include_str!("../../../wit/world.wit")"#,
+        r#"include_str!("../../../wit/v0.1.0/world.wit")"#,
         r#"include_str!("../wit/world.wit")"#,
     ),
 ];

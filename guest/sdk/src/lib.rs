@@ -206,7 +206,7 @@ pub mod __private {
     #[allow(missing_docs, clippy::all)]
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../../wit",
+            path: "../../wit/v0.1.0",
             world: "vendor-plugin",
             pub_export_macro: true,
             export_macro_name: "__export_vendor_plugin",
@@ -320,7 +320,7 @@ impl Action {
 mod tests {
     #[test]
     fn contract_version_matches_the_wit_package() {
-        let world = include_str!("../../../wit/world.wit");
+        let world = include_str!("../../../wit/v0.1.0/world.wit");
         let expected = format!("package tenantctl:plugin@{};", super::CONTRACT_VERSION);
         assert!(
             world.contains(&expected),

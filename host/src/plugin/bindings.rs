@@ -4,7 +4,7 @@
 #![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../wit/v0.1.0",
     world: "vendor-plugin",
     // Async, so the WASI calls a plugin makes (e.g. writing a panic message to stderr) run
     // on the host's tokio runtime instead of trying to start one of their own.
