@@ -46,7 +46,7 @@ fn main() {
     eprintln!(
         "soak: {} rows ({} per vendor), --concurrency {}, faults: 503 {}%, 502 {}%, 429 {}%, \
          reset {}%, {} ms answers {}%, Acronis conflicts 10% of tenants + {}% of PUTs, \
-         Commvault companies deactivated behind tenantctl's back 2%, tokens expired once per vendor",
+         Commvault companies deactivated behind tenantctl's back 2%, tokens expired {} times per vendor",
         2 * config.per_vendor,
         config.per_vendor,
         config.concurrency,
@@ -57,6 +57,7 @@ fn main() {
         soak::SLOW_MS,
         soak::RATE_SLOW * 100.0,
         soak::RATE_CONFLICT * 100.0,
+        soak::EXPIRIES_PER_VENDOR,
     );
     let figures = soak::soak(&config);
     figures.print();

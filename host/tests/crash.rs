@@ -486,3 +486,131 @@ fn killed_again_and_again_then_resumed_every_row_done_once() {
         }
     }
 }
+
+impl Batch {
+    /// Starts a run and sends it SIGINT (what Ctrl-C sends) as soon as `ready` holds for the
+    /// records it has written, then waits for it to end. Returns its exit code, its stdout
+    /// lines, its stderr and the records it wrote.
+    fn interrupt_when(
+        &self,
+        resume: bool,
+        ready: impl Fn(&[Value]) -> bool,
+    ) -> (Option<i32>, Vec<Value>, String, Vec<Value>) {
+        let from = self.audit_len();
+        let mut child = self.command(resume).spawn().expect("starting tenantctl");
+        let out = drain(&mut child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready(&records_from(&self.audit, from)) {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before it could be interrupted"
+            );
+            assert!(Instant::now() < deadline, "never got to interrupt it");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = child.wait().unwrap();
+        let (stdout, stderr) = out.join().unwrap();
+        (
+            status.code(),
+            json_lines(&stdout),
+            stderr,
+            records_from(&self.audit, from),
+        )
+    }
+}
+
+#[test]
+fn interrupted_with_sigint_again_and_again_then_resumed_every_row_done_once() {
+    let acronis = AcronisSim::start(AcronisConfig {
+        tenants: 60,
+        seed: 12,
+        ..Default::default()
+    });
+    let ids: Vec<String> = (1..=60).map(|n| acronis.customer_id(n).unwrap()).collect();
+    let versions_before: HashMap<String, u64> = ids
+        .iter()
+        .map(|id| (id.clone(), acronis.tenant(id).unwrap().version))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("disable.csv");
+    let mut text = String::from("vendor,action,tenant\n");
+    for id in &ids {
+        text.push_str(&format!("acronis,disable,{id}\n"));
+    }
+    std::fs::write(&input, text).unwrap();
+    let batch = Batch {
+        audit: dir.path().join("audit.jsonl"),
+        input,
+        env: acronis_env(&acronis),
+        dir,
+    };
+    // Writes take 300 ms, so each interrupt finds writes under way (4 at a time).
+    acronis.inject(FaultRule::new(Fault::delay_ms(300)).method("PUT").always());
+
+    let mut done = 0;
+    for (resume, at) in [(false, 8), (true, 24), (true, 40)] {
+        let (code, lines, stderr, records) =
+            batch.interrupt_when(resume, |records| rows_done(records).len() + done >= at);
+        assert_eq!(code, Some(130), "an interrupted run exits 130:\n{stderr}");
+        assert!(
+            stderr.contains("interrupted"),
+            "stderr says the run was interrupted:\n{stderr}"
+        );
+        // Rows under way were let finish: no intent is left without its result.
+        assert!(
+            open_intents(&records).is_empty(),
+            "rows under way finish on the first Ctrl-C: {records:?}"
+        );
+        // Every row this run finished was printed, and nothing it printed is unrecorded.
+        let finished = rows_done(&records);
+        let printed: BTreeSet<u64> = lines
+            .iter()
+            .filter(|line| line["status"] != "skipped")
+            .map(|line| line["row"].as_u64().unwrap())
+            .collect();
+        assert_eq!(printed, finished, "a result line for every row finished");
+        for line in &lines {
+            assert!(line["error"].is_null(), "{line}");
+        }
+        done = rows_done(&records_from(&batch.audit, 0)).len();
+        assert!(
+            done < ids.len(),
+            "the interrupt stopped new rows from starting"
+        );
+    }
+
+    let mut child = batch.command(true).spawn().unwrap();
+    let out = drain(&mut child);
+    let status = child.wait().unwrap();
+    let (stdout, stderr) = out.join().unwrap();
+    assert_eq!(status.code(), Some(0), "the last --resume:\n{stderr}");
+    let lines = json_lines(&stdout);
+    assert_eq!(lines.len(), ids.len(), "a line for every row");
+    assert_eq!(
+        lines.iter().filter(|l| l["status"] == "skipped").count(),
+        done,
+        "rows done by the interrupted runs are skipped"
+    );
+
+    // Across the runs: one result per row, and each tenant written exactly once.
+    let mut results: BTreeMap<u64, usize> = BTreeMap::new();
+    for record in records_from(&batch.audit, 0)
+        .iter()
+        .filter(|r| is_result(r))
+    {
+        *results.entry(record["row"].as_u64().unwrap()).or_default() += 1;
+        assert_eq!(record["outcome"], "changed", "{record}");
+    }
+    assert_eq!(results.len(), ids.len());
+    assert!(results.values().all(|n| *n == 1), "{results:?}");
+    for id in &ids {
+        let after = acronis.tenant(id).unwrap();
+        assert!(!after.enabled, "{id} ends disabled");
+        assert_eq!(after.version, versions_before[id] + 1, "{id} written once");
+    }
+}
