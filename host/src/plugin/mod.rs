@@ -64,6 +64,7 @@ impl Runtime {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        sandbox::configure_pool(&mut config, &limits);
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("creating the WebAssembly engine")?;
