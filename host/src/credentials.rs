@@ -12,20 +12,46 @@ pub fn env_var(vendor: &str, field: &str) -> String {
         .replace('-', "_")
 }
 
-/// The vendor's base URL: the `--url` flag, else `TENANTCTL_<VENDOR>_URL`.
+/// The vendor's base URL: the `--url` flag, else `TENANTCTL_<VENDOR>_URL`, else `url` in
+/// the configuration file's `[vendors.NAME]`.
 pub fn base_url(
     info: &PluginInfo,
     flag: Option<&str>,
     env: impl Fn(&str) -> Option<String>,
+    file: Option<&str>,
 ) -> Result<String, String> {
     let var = env_var(&info.vendor, "url");
-    match flag.map(str::to_string).or_else(|| env(&var)) {
-        Some(url) if !url.trim().is_empty() => Ok(url.trim().to_string()),
-        _ => Err(format!(
-            "no URL for {}: pass --url or set {var} (for example {})",
-            info.vendor, info.url_hint
+    let given = |value: Option<String>| value.filter(|url| !url.trim().is_empty());
+    match given(flag.map(str::to_string))
+        .or_else(|| given(env(&var)))
+        .or_else(|| given(file.map(str::to_string)))
+    {
+        Some(url) => Ok(url.trim().to_string()),
+        None => Err(format!(
+            "no URL for {vendor}: pass --url, set {var} or url under [vendors.{vendor}] in the \
+             configuration file (for example {})",
+            info.url_hint,
+            vendor = info.vendor
         )),
     }
+}
+
+/// The private CA file for `vendor`, and what named it: the `--ca-cert` flag, else
+/// `TENANTCTL_<VENDOR>_CA_CERT`, else `ca_cert` in the configuration file.
+pub fn ca_cert(
+    vendor: &str,
+    flag: Option<&std::path::Path>,
+    env: impl Fn(&str) -> Option<String>,
+    file: Option<&std::path::Path>,
+) -> Option<(std::path::PathBuf, String)> {
+    let var = env_var(vendor, "ca-cert");
+    if let Some(path) = flag {
+        return Some((path.to_path_buf(), "--ca-cert".into()));
+    }
+    if let Some(path) = env(&var).filter(|p| !p.is_empty()) {
+        return Some((path.into(), var));
+    }
+    file.map(|path| (path.to_path_buf(), format!("ca_cert in [vendors.{vendor}]")))
 }
 
 /// The configuration values `info` declares, read through `env` (and `read_file` for the
@@ -177,20 +203,44 @@ mod tests {
     }
 
     #[test]
-    fn url_from_flag_then_environment() {
+    fn url_from_flag_then_environment_then_file() {
         let env_with_url = env(&[("TENANTCTL_ACRONIS_URL", "https://env")]);
+        let file = Some("https://file");
         assert_eq!(
-            base_url(&info(), Some("https://flag"), &env_with_url).unwrap(),
+            base_url(&info(), Some("https://flag"), &env_with_url, file).unwrap(),
             "https://flag"
         );
         assert_eq!(
-            base_url(&info(), None, &env_with_url).unwrap(),
+            base_url(&info(), None, &env_with_url, file).unwrap(),
             "https://env"
         );
-        let err = base_url(&info(), None, env(&[])).unwrap_err();
+        assert_eq!(
+            base_url(&info(), None, env(&[]), file).unwrap(),
+            "https://file"
+        );
+        let err = base_url(&info(), None, env(&[]), None).unwrap_err();
         assert!(
-            err.contains("--url") && err.contains("TENANTCTL_ACRONIS_URL"),
+            err.contains("--url")
+                && err.contains("TENANTCTL_ACRONIS_URL")
+                && err.contains("[vendors.acronis]"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn ca_cert_from_flag_then_environment_then_file() {
+        use std::path::Path;
+        let env_with = env(&[("TENANTCTL_ACRONIS_CA_CERT", "/env.pem")]);
+        let file = Some(Path::new("/file.pem"));
+        let pick = |flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>| {
+            ca_cert("acronis", flag, env, file).map(|(path, _)| path)
+        };
+        assert_eq!(
+            pick(Some(Path::new("/flag.pem")), &env_with),
+            Some("/flag.pem".into())
+        );
+        assert_eq!(pick(None, &env_with), Some("/env.pem".into()));
+        assert_eq!(pick(None, &env(&[])), Some("/file.pem".into()));
+        assert_eq!(ca_cert("acronis", None, env(&[]), None), None);
     }
 }

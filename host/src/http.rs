@@ -25,6 +25,9 @@ pub struct HttpSettings {
     pub max_retry_after: Duration,
     /// Largest response body read; a larger one fails the request.
     pub max_response_bytes: usize,
+    /// CA certificates trusted besides the system's (`--ca-cert`, `ca_cert`); certificate
+    /// verification itself is never turned off.
+    pub ca_certs: Vec<reqwest::Certificate>,
 }
 
 impl Default for HttpSettings {
@@ -36,6 +39,7 @@ impl Default for HttpSettings {
             max_backoff: Duration::from_secs(8),
             max_retry_after: Duration::from_secs(60),
             max_response_bytes: 16 << 20,
+            ca_certs: Vec::new(),
         }
     }
 }
@@ -132,6 +136,64 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// Refuses a plain `http://` base URL whose host is not loopback (127.0.0.0/8, `::1`,
+/// `localhost`) unless `allow_http` is set for the vendor: credentials and tenant data
+/// would cross the network unencrypted.
+pub fn check_plain_http(base_url: &str, vendor: &str, allow_http: bool) -> Result<(), String> {
+    let Ok(url) = Url::parse(base_url) else {
+        return Ok(()); // not a URL: Origin::of says why
+    };
+    if url.scheme() != "http" || allow_http {
+        return Ok(());
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => false,
+    };
+    if loopback {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing plain http:// to {}, which is not a loopback host: credentials and tenant \
+         data would cross the network unencrypted, and nothing was sent; use https://, or, if \
+         this network is trusted, set allow_http = true under [vendors.{vendor}] in the \
+         configuration file",
+        url.host_str().unwrap_or_default()
+    ))
+}
+
+/// Reads a PEM file of CA certificates for [`HttpSettings::ca_certs`]; `named_by` says where
+/// the path came from, for the message.
+pub fn load_ca_certs(
+    path: &std::path::Path,
+    named_by: &str,
+) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|err| {
+        format!(
+            "reading the CA certificate file {} ({named_by}): {err}",
+            path.display()
+        )
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|err| {
+        format!(
+            "the CA certificate file {} ({named_by}) is not PEM: {err}",
+            path.display()
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "the CA certificate file {} ({named_by}) holds no PEM certificate \
+             (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
 /// The HTTP client shared by every operation of a run (connections are reused).
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -155,6 +217,7 @@ impl HttpClient {
             .redirect(same_origin)
             .user_agent(concat!("tenantctl/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(settings.timeout)
+            .tls_certs_merge(settings.ca_certs.iter().cloned())
             .build()?;
         Ok(HttpClient {
             client,
@@ -213,7 +276,9 @@ impl HttpClient {
                 }
                 Err(err) => {
                     let never_arrived = err.is_connect();
-                    if (repeatable || never_arrived) && !last {
+                    // A certificate the client does not accept will not be accepted next time.
+                    let certificate = certificate_problem(&err).is_some();
+                    if (repeatable || never_arrived) && !last && !certificate {
                         let wait = self.backoff(attempt);
                         tracing::info!(error = %err, attempt, ?wait, url = %url, "retrying");
                         crate::slots::idle(tokio::time::sleep(wait)).await;
@@ -331,6 +396,45 @@ pub fn retry_after(response: &HttpResponse, now: SystemTime) -> Option<Duration>
         .map(Duration::from_secs)
 }
 
+/// The TLS certificate problem behind `err`, found by walking its chain of causes (rustls
+/// reports it inside the I/O error of the connection), in words.
+pub fn certificate_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(err);
+    while let Some(cause) = next {
+        let tls = cause.downcast_ref::<rustls::Error>().or_else(|| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls::Error::InvalidCertificate(problem)) = tls {
+            use rustls::CertificateError as E;
+            let plain = match problem {
+                E::UnknownIssuer => "it is not signed by a trusted certificate authority",
+                E::Expired | E::ExpiredContext { .. } => "it has expired",
+                E::NotValidYet | E::NotValidYetContext { .. } => "it is not valid yet",
+                E::NotValidForName | E::NotValidForNameContext { .. } => {
+                    "it is not valid for this host name"
+                }
+                E::Revoked => "it has been revoked",
+                E::BadSignature => "its signature is invalid",
+                E::InvalidPurpose | E::InvalidPurposeContext { .. } => {
+                    "it is not meant for a TLS server"
+                }
+                _ => "it was not accepted",
+            };
+            return Some(format!(
+                "the server's TLS certificate was refused: {plain} ({tls}); if a private CA \
+                 issued it, trust that CA with --ca-cert FILE, TENANTCTL_<VENDOR>_CA_CERT or \
+                 ca_cert in [vendors.NAME] (verification is never turned off)",
+                tls = tls.expect("matched above")
+            ));
+        }
+        next = cause.source();
+    }
+    None
+}
+
 fn describe(err: reqwest::Error, url: &Url, attempts: u32) -> SendError {
     let mut chain = err.to_string();
     let mut source = std::error::Error::source(&err);
@@ -338,6 +442,9 @@ fn describe(err: reqwest::Error, url: &Url, attempts: u32) -> SendError {
         chain.push_str(": ");
         chain.push_str(&cause.to_string());
         source = cause.source();
+    }
+    if let Some(problem) = certificate_problem(&err) {
+        chain = format!("{problem}: {chain}");
     }
     let tries = if attempts == 1 {
         "1 attempt".to_string()
@@ -427,5 +534,33 @@ mod tests {
         assert!(!origin.allows(&Url::parse("https://eu2-cloud.acronis.com:8443/").unwrap()));
         assert!(Origin::of("ftp://example.com").is_err());
         assert!(Origin::of("not a url").is_err());
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        for url in [
+            "http://127.0.0.1:8080/api",
+            "http://127.9.9.9/",
+            "http://localhost:1/",
+            "http://LOCALHOST/",
+            "http://[::1]:80/",
+            "https://example.invalid/",
+        ] {
+            assert_eq!(check_plain_http(url, "x", false), Ok(()), "{url}");
+        }
+        for url in [
+            "http://example.invalid/",
+            "http://10.0.0.1/",
+            "http://128.0.0.1/",
+            "http://localhost.example/",
+            "http://[::2]/",
+        ] {
+            let err = check_plain_http(url, "acronis", false).unwrap_err();
+            assert!(
+                err.contains("allow_http = true under [vendors.acronis]"),
+                "{err}"
+            );
+            assert_eq!(check_plain_http(url, "acronis", true), Ok(()));
+        }
     }
 }

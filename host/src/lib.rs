@@ -18,6 +18,7 @@ pub mod account;
 pub mod audit;
 pub mod batch;
 pub mod cli;
+pub mod config;
 pub mod credentials;
 pub mod dirs;
 pub mod http;

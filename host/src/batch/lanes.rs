@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use super::config::{BatchConfig, Rate};
 use crate::account::Account;
+use crate::config::{Config, Rate};
 use crate::credentials;
 use crate::http::{HttpClient, HttpSettings, Transport};
 use crate::plugin::catalog::Catalog;
@@ -32,7 +32,7 @@ pub struct LaneSettings<'a> {
     /// The plugins.
     pub catalog: &'a Catalog,
     /// Per-vendor settings.
-    pub config: &'a BatchConfig,
+    pub config: &'a Config,
     /// Timeouts and retries.
     pub http: &'a HttpSettings,
     /// Operations at once for a vendor without its own `concurrency`.
@@ -44,19 +44,23 @@ pub struct LaneSettings<'a> {
 }
 
 impl LaneSettings<'_> {
-    /// The lane of `vendor`, or why it cannot run (unknown vendor, no URL, no credentials),
-    /// naming what to set.
+    /// The lane of `vendor`, or why it cannot run (unknown vendor or untrusted plugin, no URL,
+    /// plain http:// to a remote host, no credentials, an unreadable CA file), naming what to
+    /// set.
     pub fn open(&self, vendor: &str) -> Result<Lane, String> {
-        let plugin = self.catalog.get(vendor).ok_or_else(|| {
-            format!(
-                "unknown vendor {vendor:?}; the plugins found serve: {}",
-                self.catalog.vendors().join(", ")
-            )
-        })?;
+        let plugin = self
+            .catalog
+            .get(vendor)
+            .ok_or_else(|| self.catalog.missing_vendor(vendor))?;
         let settings = self.config.vendor(vendor);
         let env = self.env.clone();
-        let url = credentials::base_url(plugin.info(), settings.url.as_deref(), |name| env(name))
-            .map_err(|err| format!("{err}, or [vendors.{vendor}] url in the config file"))?;
+        let url = credentials::base_url(
+            plugin.info(),
+            None,
+            |name| env(name),
+            settings.url.as_deref(),
+        )?;
+        crate::http::check_plain_http(&url, vendor, settings.allow_http)?;
         let values = credentials::config_values(
             plugin.info(),
             |name| env(name),
@@ -71,8 +75,19 @@ impl LaneSettings<'_> {
         let account = match self.transport.and_then(|make| make(vendor)) {
             Some(transport) => Account::new(plugin.clone(), &url, values, transport)?,
             None => {
-                let mut http =
-                    HttpClient::new(self.http.clone()).map_err(|err| format!("{err:#}"))?;
+                // CA certificates given for the whole batch (--ca-cert) win over the vendor's.
+                let mut http_settings = self.http.clone();
+                if http_settings.ca_certs.is_empty()
+                    && let Some((path, named_by)) = credentials::ca_cert(
+                        vendor,
+                        None,
+                        |name| env(name),
+                        settings.ca_cert.as_deref(),
+                    )
+                {
+                    http_settings.ca_certs = crate::http::load_ca_certs(&path, &named_by)?;
+                }
+                let mut http = HttpClient::new(http_settings).map_err(|err| format!("{err:#}"))?;
                 if let Some(rate) = rate {
                     http = http.with_rate_limit(rate.requests, rate.period);
                 }

@@ -9,7 +9,6 @@
 //! they arrive. A row takes its vendor's slot, then a global one (`--concurrency`), which it
 //! gives back while it only waits (see [`crate::slots`]).
 
-pub mod config;
 pub mod input;
 mod lanes;
 pub mod rows;
@@ -26,12 +25,12 @@ use tokio::task::JoinSet;
 
 use crate::account::{Abort, AbortHandle, RunOptions, WriteObserver};
 use crate::audit::{OperationAudit, Place};
+use crate::config::Config;
 use crate::http::{HttpSettings, Transport};
 use crate::journal::{Journal, RowHistory, RowKey, Stamp};
 use crate::plugin::bindings::Action;
 use crate::plugin::catalog::Catalog;
 use crate::report::{ErrorKind, ResultError, Status, TenantResult, wire_name};
-use config::BatchConfig;
 use input::Rows;
 use lanes::{Env, Lane, LaneSettings, TransportFor};
 use rows::{Occurrences, Task};
@@ -71,7 +70,7 @@ pub struct BatchOptions {
     /// The longest one row's operation may take, retries, waits and restarts included.
     pub deadline: Option<Duration>,
     /// Per-vendor settings.
-    pub config: BatchConfig,
+    pub config: Config,
     /// HTTP timeouts and retries.
     pub http: HttpSettings,
 }

@@ -1,6 +1,8 @@
 //! `tenantctl status|disable|enable|offboard`: one action on one tenant.
 
-use super::{Cli, EXIT_FAILED, EXIT_OK, Output, TargetArgs, UsageError, load_catalog, print_line};
+use super::{
+    EXIT_FAILED, EXIT_OK, Invocation, Output, TargetArgs, UsageError, load_catalog, print_line,
+};
 use std::sync::Arc;
 
 use crate::account::{WriteObserver, unix_now};
@@ -13,16 +15,12 @@ use crate::transcript::Recorder;
 use crate::{Account, RunOptions};
 
 /// Runs `action` on the tenant `args` names, prints its result and returns the exit code.
-pub async fn run(cli: &Cli, action: Action, args: &TargetArgs) -> Result<u8, UsageError> {
+pub async fn run(cli: &Invocation, action: Action, args: &TargetArgs) -> Result<u8, UsageError> {
     let selector = selector(args)?;
     let (_runtime, catalog) = load_catalog(cli).await?;
-    let plugin = catalog.get(&args.vendor).ok_or_else(|| {
-        UsageError(format!(
-            "unknown vendor {:?}; the plugins found serve: {} (see `tenantctl plugins list`)",
-            args.vendor,
-            catalog.vendors().join(", ")
-        ))
-    })?;
+    let plugin = catalog
+        .get(&args.vendor)
+        .ok_or_else(|| UsageError(catalog.missing_vendor(&args.vendor)))?;
     if !plugin.supports(action) {
         let offered: Vec<&str> = plugin
             .info()
@@ -51,12 +49,28 @@ pub async fn run(cli: &Cli, action: Action, args: &TargetArgs) -> Result<u8, Usa
         )));
     }
     let env = |name: &str| std::env::var(name).ok();
-    let url = credentials::base_url(plugin.info(), args.url.as_deref(), env).map_err(UsageError)?;
+    let settings = cli.config.vendor(&args.vendor);
+    let url = credentials::base_url(
+        plugin.info(),
+        args.url.as_deref(),
+        env,
+        settings.url.as_deref(),
+    )
+    .map_err(UsageError)?;
+    crate::http::check_plain_http(&url, &args.vendor, settings.allow_http).map_err(UsageError)?;
     let config = credentials::config_values(plugin.info(), env, |path: &str| {
         std::fs::read_to_string(path)
     })
     .map_err(UsageError)?;
-    let http = HttpClient::new(args.run.http())?;
+    let mut http_settings = args.run.http()?;
+    if http_settings.ca_certs.is_empty()
+        && let Some((path, named_by)) =
+            credentials::ca_cert(&args.vendor, None, env, settings.ca_cert.as_deref())
+    {
+        http_settings.ca_certs =
+            crate::http::load_ca_certs(&path, &named_by).map_err(UsageError)?;
+    }
+    let http = HttpClient::new(http_settings)?;
     let recorder = args
         .record
         .as_ref()

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{
-    Cli, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Output, UsageError, eprint_line, load_catalog,
-    print_line,
+    EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Invocation, Output, UsageError, eprint_line,
+    load_catalog, print_line,
 };
-use crate::batch::config::BatchConfig;
 use crate::batch::{Batch, BatchOptions, Interrupts, Source};
 use crate::report::TenantResult;
 
@@ -21,9 +20,6 @@ pub struct ApplyArgs {
     /// Fields: vendor, action, tenant (an id) or tenant_name, and optionally expect_name.
     #[arg(long, value_name = "FILE|-")]
     pub input: String,
-    /// Per-vendor settings in TOML: url, concurrency, rate_limit (see the README).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Operations at once, across vendors.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
@@ -56,12 +52,9 @@ fn parse_action(name: &str) -> Result<crate::plugin::bindings::Action, String> {
 }
 
 /// Runs the batch; exit 1 when any row failed.
-pub async fn run(cli: &Cli, args: &ApplyArgs) -> Result<u8, UsageError> {
+pub async fn run(cli: &Invocation, args: &ApplyArgs) -> Result<u8, UsageError> {
     let (_runtime, catalog) = load_catalog(cli).await?;
-    let config = match &args.config {
-        Some(path) => BatchConfig::load(path)?,
-        None => BatchConfig::default(),
-    };
+    let config = cli.config.clone();
     let options = BatchOptions {
         source: if args.input == "-" {
             Source::Stdin
@@ -79,7 +72,7 @@ pub async fn run(cli: &Cli, args: &ApplyArgs) -> Result<u8, UsageError> {
         reason: args.run.reason.clone(),
         deadline: Some(args.run.deadline()),
         config,
-        http: args.run.http(),
+        http: args.run.http()?,
     };
     let batch = Batch::new(&catalog, options, |name| std::env::var(name).ok())
         .map_err(|err| UsageError(err.0))?;

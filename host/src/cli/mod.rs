@@ -14,7 +14,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::Config;
 use crate::plugin::catalog::Catalog;
+use crate::plugin::trust::{Trust, Verdict};
 use crate::plugin::{Limits, Runtime};
 
 /// Disable, re-enable and offboard customer tenants on backup platforms.
@@ -39,6 +41,10 @@ pub struct Cli {
     /// Log more to stderr: -v each request, -vv everything. TENANTCTL_LOG takes a filter too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The configuration file (TOML: [vendors.NAME] and [trust]; see the README). Default:
+    /// $TENANTCTL_CONFIG, else $XDG_CONFIG_HOME/tenantctl/config.toml (which may be missing).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// The commands.
@@ -112,6 +118,11 @@ pub struct RunArgs {
     /// $XDG_STATE_HOME/tenantctl/audit.jsonl.
     #[arg(long, value_name = "FILE", env = "TENANTCTL_AUDIT_LOG")]
     pub audit_log: Option<PathBuf>,
+    /// A PEM file of CA certificates to trust besides the system's (a private CA). Default:
+    /// TENANTCTL_<VENDOR>_CA_CERT, else ca_cert in the configuration file. Certificate
+    /// verification is never turned off.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -127,12 +138,17 @@ impl RunArgs {
             })
     }
 
-    /// The HTTP settings these flags ask for.
-    pub fn http(&self) -> crate::http::HttpSettings {
-        crate::http::HttpSettings {
+    /// The HTTP settings these flags ask for (with the `--ca-cert` certificates).
+    pub fn http(&self) -> Result<crate::http::HttpSettings, UsageError> {
+        let ca_certs = match &self.ca_cert {
+            Some(path) => crate::http::load_ca_certs(path, "--ca-cert").map_err(UsageError)?,
+            None => Vec::new(),
+        };
+        Ok(crate::http::HttpSettings {
             timeout: std::time::Duration::from_secs(self.timeout),
+            ca_certs,
             ..crate::http::HttpSettings::default()
-        }
+        })
     }
 
     /// The per-operation deadline.
@@ -144,8 +160,21 @@ impl RunArgs {
 /// `tenantctl plugins ...`
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
-    /// List every plugin found, and which one serves each vendor and why.
+    /// List every plugin found, its trust, and which one serves each vendor and why.
     List,
+    /// Check whether a plugin file is trusted (signature by a key trusted for its vendor,
+    /// or a SHA-256 pin) and print its vendor, version, contract, SHA-256 and the verdict.
+    /// Exit 0 trusted, 1 not.
+    Verify {
+        /// The plugin file; its signature is FILE.minisig.
+        file: PathBuf,
+    },
+    /// Verify a plugin file and copy it (and FILE.minisig) into the plugin directory; an
+    /// untrusted file is refused and nothing is copied.
+    Install {
+        /// The plugin file; its signature is FILE.minisig.
+        file: PathBuf,
+    },
     /// Show a plugin's description: actions, configuration fields and their variables.
     Inspect {
         /// A vendor name (the plugin chosen for it) or the path of a plugin file.
@@ -220,6 +249,10 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> Result<u8, UsageError> {
+    // Every command reads the configuration file, so a broken one is reported whatever
+    // the command.
+    let config = Config::find_and_load(cli.config.as_deref(), |name| std::env::var(name).ok())?;
+    let cli = Invocation { cli, config };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -231,6 +264,10 @@ pub fn run(cli: Cli) -> Result<u8, UsageError> {
             Command::Offboard(args) => act::run(&cli, crate::Action::Offboard, args).await,
             Command::Apply(args) => apply::run(&cli, args).await,
             Command::Plugins(PluginsCommand::List) => plugins::list(&cli).await,
+            Command::Plugins(PluginsCommand::Verify { file }) => plugins::verify(&cli, file).await,
+            Command::Plugins(PluginsCommand::Install { file }) => {
+                plugins::install(&cli, file).await
+            }
             Command::Plugins(PluginsCommand::Inspect { name_or_file }) => {
                 plugins::inspect(&cli, name_or_file).await
             }
@@ -263,26 +300,75 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-/// The plugin runtime and catalog for this invocation.
-async fn load_catalog(cli: &Cli) -> Result<(Runtime, Catalog), UsageError> {
-    let plugin_dir = match &cli.plugin_dir {
-        Some(dir) if !dir.is_dir() => {
-            return Err(UsageError(format!(
+/// A parsed command line with the configuration file it names.
+pub struct Invocation {
+    /// The command line.
+    pub cli: Cli,
+    /// The configuration file's contents (empty when there is none).
+    pub config: Config,
+}
+
+impl std::ops::Deref for Invocation {
+    type Target = Cli;
+
+    fn deref(&self) -> &Cli {
+        &self.cli
+    }
+}
+
+impl Invocation {
+    /// The trust settings: `[trust]` of the configuration file, and the environment.
+    fn trust(&self) -> Result<Trust, UsageError> {
+        Trust::from_config(&self.config.trust, self.config.path.as_deref(), |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(UsageError)
+    }
+
+    /// The plugin directory: `--plugin-dir` (which must exist), else the default.
+    fn plugin_dir(&self) -> Result<Option<PathBuf>, UsageError> {
+        match &self.plugin_dir {
+            Some(dir) if !dir.is_dir() => Err(UsageError(format!(
                 "the plugin directory {} does not exist or is not a directory",
                 dir.display()
-            )));
+            ))),
+            Some(dir) => Ok(Some(dir.clone())),
+            None => Ok(crate::dirs::default_plugin_dir()),
         }
-        Some(dir) => Some(dir.clone()),
-        None => crate::dirs::default_plugin_dir(),
-    };
+    }
+}
+
+/// The plugin runtime and catalog for this invocation: the built-ins and the trusted files
+/// of the plugin directory. Refused files are logged; a run that loads plugin files only
+/// because unsigned ones are allowed says so on stderr, every time.
+async fn load_catalog(cli: &Invocation) -> Result<(Runtime, Catalog), UsageError> {
+    let plugin_dir = cli.plugin_dir()?;
+    let trust = cli.trust()?;
     let runtime = Runtime::new(crate::dirs::default_cache_dir(), Limits::default())?;
-    let catalog = Catalog::discover(&runtime, plugin_dir.as_deref()).await?;
+    let catalog = Catalog::discover_trusting(&runtime, plugin_dir.as_deref(), &trust).await?;
     for rejected in catalog.rejected() {
         tracing::warn!(
             "ignoring plugin file {}: {}",
             rejected.path.display(),
             rejected.error
         );
+    }
+    if let Some(why) = trust.allow_unsigned() {
+        let unsigned: Vec<String> = catalog
+            .entries()
+            .iter()
+            .filter(|entry| matches!(entry.trust, Verdict::Unsigned { .. }))
+            .map(|entry| entry.plugin.source().to_string())
+            .collect();
+        eprint_line(&format!(
+            "warning: unsigned plugin files are allowed ({why}): any file in the plugin \
+             directory runs with the vendor's credentials; {}",
+            if unsigned.is_empty() {
+                "none is loaded now".to_string()
+            } else {
+                format!("loaded without signature or pin: {}", unsigned.join(", "))
+            }
+        ));
     }
     Ok((runtime, catalog))
 }

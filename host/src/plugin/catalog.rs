@@ -1,11 +1,16 @@
-//! Which plugin serves each vendor: the built-ins, then a plugin directory whose newer
-//! versions win.
+//! Which plugin serves each vendor: the built-ins, then the trusted files of a plugin
+//! directory, whose newer versions win.
+//!
+//! A file is checked against the operator's [`Trust`] before anything reads it as a
+//! plugin: a file nothing vouches for is refused untouched, never compiled (see
+//! [`super::trust`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 
+use super::trust::{self, Trust, Verdict};
 use super::{Plugin, PluginSource, Runtime, builtin};
 
 /// One plugin found, and whether it serves its vendor.
@@ -13,6 +18,8 @@ use super::{Plugin, PluginSource, Runtime, builtin};
 pub struct Entry {
     /// The plugin.
     pub plugin: Arc<Plugin>,
+    /// Why it may run.
+    pub trust: Verdict,
     /// True when it is the one used for its vendor.
     pub chosen: bool,
     /// Why it was or was not chosen.
@@ -26,6 +33,13 @@ pub struct Rejected {
     pub path: PathBuf,
     /// Why, with the chain of causes.
     pub error: String,
+    /// True when it was refused as untrusted (rather than trusted but unusable).
+    pub untrusted: bool,
+    /// The vendor it says it is, when it got as far as saying (a file refused before it was
+    /// read as a plugin says nothing).
+    pub vendor: Option<String>,
+    /// What vouched for its bytes, when something did.
+    pub trust: Option<Verdict>,
 }
 
 /// Every plugin found, with one chosen per vendor.
@@ -35,35 +49,106 @@ pub struct Catalog {
     rejected: Vec<Rejected>,
 }
 
+/// A plugin file loaded and trusted, or why not.
+pub enum Checked {
+    /// Trusted for the vendor it declares, and loaded.
+    Trusted(Arc<Plugin>, Verdict),
+    /// Refused, or unusable.
+    Rejected(Rejected),
+}
+
+/// Reads a plugin file and its signature, and checks them with [`check_bytes`].
+pub async fn check_file(runtime: &Runtime, trust: &Trust, path: &Path) -> Checked {
+    match read_file(path) {
+        Ok((bytes, signature)) => {
+            check_bytes(runtime, trust, path, &bytes, signature.as_deref()).await
+        }
+        Err(rejected) => Checked::Rejected(rejected),
+    }
+}
+
+/// A plugin file's bytes and its signature file's text (`None` when there is none).
+pub fn read_file(path: &Path) -> Result<(Vec<u8>, Option<String>), Rejected> {
+    let rejected = |error, untrusted| Rejected {
+        path: path.to_path_buf(),
+        error,
+        untrusted,
+        vendor: None,
+        trust: None,
+    };
+    let bytes = std::fs::read(path)
+        .map_err(|err| rejected(format!("reading {}: {err}", path.display()), false))?;
+    let signature = trust::read_signature(path).map_err(|why| rejected(why, true))?;
+    Ok((bytes, signature))
+}
+
+/// Checks a plugin file's trust on its raw bytes, then (only when something vouches for
+/// them) loads it and checks that what vouched is trusted for the vendor it declares.
+/// `path` is where the bytes came from, for messages.
+pub async fn check_bytes(
+    runtime: &Runtime,
+    trust: &Trust,
+    path: &Path,
+    bytes: &[u8],
+    signature: Option<&str>,
+) -> Checked {
+    let rejected = |error: String, untrusted, vendor, verdict| {
+        Checked::Rejected(Rejected {
+            path: path.to_path_buf(),
+            error,
+            untrusted,
+            vendor,
+            trust: verdict,
+        })
+    };
+    let vouch = match trust.vouch(bytes, signature) {
+        Ok(vouch) => vouch,
+        Err(why) => return rejected(why, true, None, None),
+    };
+    match runtime
+        .load(bytes, PluginSource::File(path.to_path_buf()))
+        .await
+    {
+        Err(err) => rejected(format!("{err:#}"), false, None, Some(vouch.any_verdict())),
+        Ok(plugin) => match vouch.for_vendor(&plugin.info().vendor) {
+            Ok(verdict) => Checked::Trusted(plugin, verdict),
+            Err(why) => rejected(why, true, Some(plugin.info().vendor.clone()), None),
+        },
+    }
+}
+
 impl Catalog {
-    /// Loads the built-in plugins and every `*.wasm` file in `plugin_dir`.
-    ///
-    /// A directory that does not exist holds no plugins; a file that fails to load is listed
-    /// as rejected and does not stop the others.
+    /// Loads the built-in plugins and every `*.wasm` file in `plugin_dir` that nothing but
+    /// a built-in key, pin or opt-out vouches for: with no trust configured, only the
+    /// built-ins (see [`Catalog::discover_trusting`]).
     pub async fn discover(runtime: &Runtime, plugin_dir: Option<&Path>) -> Result<Catalog> {
+        Catalog::discover_trusting(runtime, plugin_dir, &Trust::default()).await
+    }
+
+    /// Loads the built-in plugins and every `*.wasm` file in `plugin_dir` that `trust`
+    /// vouches for.
+    ///
+    /// A directory that does not exist holds no plugins; a file that is not trusted or fails
+    /// to load is listed as rejected and does not stop the others.
+    pub async fn discover_trusting(
+        runtime: &Runtime,
+        plugin_dir: Option<&Path>,
+        trust: &Trust,
+    ) -> Result<Catalog> {
         let mut plugins = Vec::new();
         for (name, bytes) in builtin::BUILTIN {
             let plugin = runtime
                 .load(bytes, PluginSource::Builtin)
                 .await
                 .with_context(|| format!("loading the built-in plugin {name}"))?;
-            plugins.push(plugin);
+            plugins.push((plugin, Verdict::Builtin));
         }
         let mut rejected = Vec::new();
         if let Some(dir) = plugin_dir {
             for path in wasm_files(dir)? {
-                let loaded = match std::fs::read(&path) {
-                    Ok(bytes) => runtime.load(&bytes, PluginSource::File(path.clone())).await,
-                    Err(err) => {
-                        Err(anyhow::Error::new(err).context(format!("reading {}", path.display())))
-                    }
-                };
-                match loaded {
-                    Ok(plugin) => plugins.push(plugin),
-                    Err(err) => rejected.push(Rejected {
-                        path,
-                        error: format!("{err:#}"),
-                    }),
+                match check_file(runtime, trust, &path).await {
+                    Checked::Trusted(plugin, verdict) => plugins.push((plugin, verdict)),
+                    Checked::Rejected(why) => rejected.push(why),
                 }
             }
         }
@@ -71,6 +156,43 @@ impl Catalog {
             entries: choose(plugins),
             rejected,
         })
+    }
+
+    /// Why `vendor` has no plugin, and what to do: its plugin file was refused, or no
+    /// plugin found serves it (naming the files refused before they could say their vendor).
+    pub fn missing_vendor(&self, vendor: &str) -> String {
+        let served = self.vendors().join(", ");
+        if let Some(refused) = self
+            .rejected
+            .iter()
+            .find(|r| r.vendor.as_deref() == Some(vendor))
+        {
+            return format!(
+                "the plugin file for {vendor}, {}, was refused: {}",
+                refused.path.display(),
+                refused.error
+            );
+        }
+        let unknown: Vec<String> = self
+            .rejected
+            .iter()
+            .filter(|r| r.untrusted && r.vendor.is_none())
+            .map(|r| r.path.display().to_string())
+            .collect();
+        if unknown.is_empty() {
+            format!(
+                "unknown vendor {vendor:?}; the plugins found serve: {served} (see `tenantctl \
+                 plugins list`)"
+            )
+        } else {
+            format!(
+                "no trusted plugin serves {vendor:?} (the plugins found serve: {served}); \
+                 these plugin files were refused as untrusted and never read, so one of them \
+                 may be {vendor}'s: {}; {}",
+                unknown.join(", "),
+                trust::what_to_do()
+            )
+        }
     }
 
     /// The plugin chosen for `vendor`.
@@ -125,28 +247,29 @@ fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Picks one plugin per vendor: the highest version; on a tie the built-in, then the first
 /// file by name.
-fn choose(plugins: Vec<Arc<Plugin>>) -> Vec<Entry> {
+fn choose(plugins: Vec<(Arc<Plugin>, Verdict)>) -> Vec<Entry> {
     let version = |plugin: &Plugin| {
         semver::Version::parse(&plugin.info().version)
             .expect("validated when the plugin was loaded")
     };
-    let mut vendors: Vec<String> = plugins.iter().map(|p| p.info().vendor.clone()).collect();
+    let all: Vec<Arc<Plugin>> = plugins.iter().map(|(p, _)| p.clone()).collect();
+    let mut vendors: Vec<String> = all.iter().map(|p| p.info().vendor.clone()).collect();
     vendors.sort();
     vendors.dedup();
     let mut entries = Vec::new();
     for vendor in vendors {
-        let mut candidates: Vec<Arc<Plugin>> = plugins
+        let mut candidates: Vec<(Arc<Plugin>, Verdict)> = plugins
             .iter()
-            .filter(|p| p.info().vendor == vendor)
+            .filter(|(p, _)| p.info().vendor == vendor)
             .cloned()
             .collect();
         // Stable sort: among equal versions, built-ins come first because they were loaded
         // first, then files in name order.
-        candidates.sort_by_key(|plugin| std::cmp::Reverse(version(plugin)));
-        let winner = candidates[0].clone();
-        for (index, plugin) in candidates.into_iter().enumerate() {
+        candidates.sort_by_key(|(plugin, _)| std::cmp::Reverse(version(plugin)));
+        let winner = candidates[0].0.clone();
+        for (index, (plugin, trust)) in candidates.into_iter().enumerate() {
             let reason = if index == 0 {
-                chosen_reason(&plugin, &plugins)
+                chosen_reason(&plugin, &all)
             } else {
                 format!(
                     "not used: {} {} from {} is preferred",
@@ -158,6 +281,7 @@ fn choose(plugins: Vec<Arc<Plugin>>) -> Vec<Entry> {
             entries.push(Entry {
                 chosen: index == 0,
                 plugin,
+                trust,
                 reason,
             });
         }

@@ -10,6 +10,7 @@ mod cache;
 pub mod catalog;
 pub mod contract;
 mod sandbox;
+pub mod trust;
 
 use std::fmt;
 use std::path::PathBuf;
