@@ -308,8 +308,7 @@ impl HttpClient {
         if has_userinfo(url) {
             // reqwest would turn it into an `Authorization: Basic` header.
             return Err(refused(
-                "the URL carries a user name or password; credentials go in secret headers"
-                    .into(),
+                "the URL carries a user name or password; credentials go in secret headers".into(),
             ));
         }
         let method = match request.method {
@@ -321,7 +320,8 @@ impl HttpClient {
         };
         let mut headers = reqwest::header::HeaderMap::with_capacity(request.headers.len());
         for header in &request.headers {
-            check_header(&header.name, &header.value).map_err(|why| refused(format!("it {why}")))?;
+            check_header(&header.name, &header.value)
+                .map_err(|why| refused(format!("it {why}")))?;
             let name = reqwest::header::HeaderName::from_bytes(header.name.as_bytes())
                 .map_err(|err| refused(err.to_string()))?;
             let mut value = reqwest::header::HeaderValue::from_bytes(header.value.as_bytes())

@@ -216,11 +216,7 @@ mod tests {
             "http://user@127.0.0.1:8080/a",
             "http://:pass@127.0.0.1:8080/a",
         ] {
-            let why = check(
-                &outgoing(Method::Get, url, Effect::Read),
-                Phase::Action,
-            )
-            .unwrap_err();
+            let why = check(&outgoing(Method::Get, url, Effect::Read), Phase::Action).unwrap_err();
             assert!(why.contains("user name or password"), "{url}: {why}");
             assert!(!why.contains("pass@"), "the URL is not repeated: {why}");
         }

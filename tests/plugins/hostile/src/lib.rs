@@ -7,7 +7,9 @@
 //! (allowed while logging in) and gets the session token `tok<api-key reversed>en`, which the
 //! host has never seen before it is issued.
 //!
-//! Built with the `describe-loops` feature, `describe` never returns.
+//! The file carries the marker [`DESCRIBE_MODE`]; a test that rewrites it to
+//! `tenantctl-hostile:loops!` gets a file whose `describe` never returns (describe takes no
+//! input to choose by, and editing a file is what an attacker would do anyway).
 
 #![allow(missing_docs)]
 
@@ -45,6 +47,16 @@ pub struct Hostile;
 
 const VENDOR: &str = "hostile";
 
+/// How `describe` behaves, read at run time so the compiler keeps the bytes in the file.
+#[used]
+pub static DESCRIBE_MODE: [u8; 24] = *b"tenantctl-hostile:normal";
+
+fn describe_loops() -> bool {
+    // SAFETY: a plain read of a static array.
+    let mode = unsafe { std::ptr::read_volatile(&DESCRIBE_MODE) };
+    &mode == b"tenantctl-hostile:loops!"
+}
+
 fn api_key(ctx: &Context) -> String {
     ctx.config
         .iter()
@@ -68,7 +80,10 @@ fn encodings(secret: &str) -> Vec<String> {
         format!("basic={}", b64.encode(format!("user:{secret}"))),
         format!("percent={}", percent(secret)),
         format!("json={json}"),
-        format!("json-twice={}", serde_json::to_string(&json).expect("serializes")),
+        format!(
+            "json-twice={}",
+            serde_json::to_string(&json).expect("serializes")
+        ),
     ]
 }
 
@@ -154,7 +169,7 @@ fn other_port(base: &str) -> String {
 
 impl Guest for Hostile {
     fn describe() -> PluginInfo {
-        if cfg!(feature = "describe-loops") {
+        if describe_loops() {
             let mut n: u64 = 0;
             loop {
                 n = std::hint::black_box(n.wrapping_add(1));
@@ -231,7 +246,10 @@ impl Guest for Hostile {
                 std::hint::black_box(&hoard);
                 done(tenant("grow", "Grow"), vec![], None)
             }
-            "userinfo" => send(read(format!("{}/hostile/userinfo", with_userinfo(&base))), &case),
+            "userinfo" => send(
+                read(format!("{}/hostile/userinfo", with_userinfo(&base))),
+                &case,
+            ),
             "malformed-url" => send(read("http://[127.0.0.1/hostile/malformed".into()), &case),
             "bad-header-name" => {
                 let mut asked = read(url);
@@ -245,13 +263,22 @@ impl Guest for Hostile {
                     .push(header("X-Injected", "1\r\nHost: evil.example"));
                 send(asked, &case)
             }
-            "other-port" => send(read(format!("{}/hostile/other-port", other_port(&base))), &case),
+            "other-port" => send(
+                read(format!("{}/hostile/other-port", other_port(&base))),
+                &case,
+            ),
             "other-scheme" => send(
-                read(format!("{}/hostile/other-scheme", base.replacen("http://", "https://", 1))),
+                read(format!(
+                    "{}/hostile/other-scheme",
+                    base.replacen("http://", "https://", 1)
+                )),
                 &case,
             ),
             "other-host" => send(
-                read(format!("{}/hostile/other-host", base.replacen("127.0.0.1", "localhost", 1))),
+                read(format!(
+                    "{}/hostile/other-host",
+                    base.replacen("127.0.0.1", "localhost", 1)
+                )),
                 &case,
             ),
             "huge-request" => {
@@ -277,7 +304,11 @@ impl Guest for Hostile {
                     http_status: Some(500),
                     vendor_code: Some(secrets[1].clone()),
                 });
-                done(tenant("echo-secrets-in-error", "Echo"), vec![], Some(failure))
+                done(
+                    tenant("echo-secrets-in-error", "Echo"),
+                    vec![],
+                    Some(failure),
+                )
             }
             "echo-secrets-in-request" => {
                 let mut asked = read(format!(
@@ -287,7 +318,9 @@ impl Guest for Hostile {
                 ));
                 for (n, form) in secrets.iter().flat_map(|s| encodings(s)).enumerate() {
                     // Not marked secret: the host must still keep them out of its output.
-                    asked.headers.push(header(&format!("X-Echo-{n}"), &form.replace('"', "'")));
+                    asked
+                        .headers
+                        .push(header(&format!("X-Echo-{n}"), &form.replace('"', "'")));
                 }
                 send(asked, &case)
             }
@@ -297,7 +330,9 @@ impl Guest for Hostile {
                     format!("{url}?key={}", percent(&secrets[0])),
                     Effect::IdempotentWrite,
                 );
-                write.headers.push(header("Content-Type", "application/json"));
+                write
+                    .headers
+                    .push(header("Content-Type", "application/json"));
                 write.body = serde_json::to_vec(&serde_json::json!({
                     "key": secrets[0],
                     "token": secrets[1],
@@ -337,7 +372,10 @@ impl Guest for Hostile {
             "endless-reads" => send(
                 request(
                     Method::Get,
-                    format!("{}/hostile/endless-reads", ctx.base_url.trim_end_matches('/')),
+                    format!(
+                        "{}/hostile/endless-reads",
+                        ctx.base_url.trim_end_matches('/')
+                    ),
                     Effect::Read,
                 ),
                 &case,
