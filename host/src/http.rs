@@ -59,9 +59,70 @@ pub enum SendError {
         /// False only when the failure proves the request never reached the server.
         may_have_arrived: bool,
     },
-    /// The host refused to send it (outside the configured origin, too large, malformed).
+    /// The host refused to send it (outside the configured origin, too large, malformed):
+    /// the plugin's fault, never retried.
     #[error("{0}")]
     Refused(String),
+    /// The response was larger than the host reads; it failed the request rather than reach
+    /// the plugin cut short.
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// Headers the host sets itself (or that would change how the request is framed or routed);
+/// a plugin that asks for one is refused. `Proxy-*` headers are refused too.
+pub const HOST_OWNED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+];
+
+/// True when a plugin may not set the header `name` (compared case-insensitively).
+pub fn is_host_owned(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    HOST_OWNED_HEADERS.contains(&name.as_str()) || name.starts_with("proxy-")
+}
+
+/// Checks a header a plugin asked for: a valid name and value, and not one the host owns.
+/// Returns why not, as a phrase that follows "it" (the value is never repeated: it may be a
+/// credential).
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!(
+            "asked to set a header with the invalid name {:?}",
+            crate::redact::scrub(name)
+        ));
+    }
+    if is_host_owned(name) {
+        return Err(format!(
+            "asked to set the header {name}, which tenantctl sets itself"
+        ));
+    }
+    if reqwest::header::HeaderValue::from_bytes(value.as_bytes()).is_err() {
+        return Err(format!(
+            "asked to set the header {name} to a value that is not a valid header value (a \
+             line break or another control character in it)"
+        ));
+    }
+    Ok(())
+}
+
+/// True when `url` carries a user name or password (`http://user:pass@host/`).
+pub fn has_userinfo(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// Why one attempt got no response.
+enum AttemptError {
+    /// What reqwest reported.
+    Http(reqwest::Error),
+    /// The body was over the cap; the message says how far.
+    TooLarge(String),
 }
 
 /// A response, and how many attempts it took.
@@ -245,7 +306,12 @@ impl HttpClient {
     /// Sends `request` to `url`, retrying as its effect allows: reads and idempotent
     /// writes on 408, 429, 500, 502, 503, 504, timeouts and connection errors; other writes
     /// only when the connection was never made.
+    ///
+    /// A request that cannot be built (a URL with userinfo, a host-owned or malformed
+    /// header) is [`SendError::Refused`] before anything is sent, and a response over
+    /// [`HttpSettings::max_response_bytes`] is [`SendError::TooLarge`]; neither is retried.
     pub async fn send(&self, url: &Url, request: &HttpRequest) -> Result<Delivered, SendError> {
+        let prepared = self.prepare(url, request)?;
         let repeatable = request.effect != Effect::Write;
         let mut attempt = 0;
         loop {
@@ -254,7 +320,10 @@ impl HttpClient {
             if let Some(limiter) = &self.limiter {
                 crate::slots::idle(limiter.until_ready()).await;
             }
-            match self.send_once(url, request).await {
+            let this_try = prepared
+                .try_clone()
+                .expect("a request with a body of bytes can be cloned");
+            match self.send_once(url, this_try).await {
                 Ok(response) => {
                     let wait = if repeatable && !last && is_transient(response.status) {
                         self.wait_before_retry(attempt, &response)
@@ -274,11 +343,13 @@ impl HttpClient {
                         }
                     }
                 }
-                Err(err) => {
+                Err(AttemptError::TooLarge(message)) => return Err(SendError::TooLarge(message)),
+                Err(AttemptError::Http(err)) => {
                     let never_arrived = err.is_connect();
-                    // A certificate the client does not accept will not be accepted next time.
+                    // A certificate the client does not accept will not be accepted next
+                    // time, and a request that cannot be built is the plugin's fault.
                     let certificate = certificate_problem(&err).is_some();
-                    if (repeatable || never_arrived) && !last && !certificate {
+                    if (repeatable || never_arrived) && !last && !certificate && !err.is_builder() {
                         let wait = self.backoff(attempt);
                         tracing::info!(error = %err, attempt, ?wait, url = %url, "retrying");
                         crate::slots::idle(tokio::time::sleep(wait)).await;
@@ -290,11 +361,22 @@ impl HttpClient {
         }
     }
 
-    async fn send_once(
-        &self,
-        url: &Url,
-        request: &HttpRequest,
-    ) -> Result<HttpResponse, reqwest::Error> {
+    /// The request as reqwest sends it, built once for every attempt; a request that cannot
+    /// be built is the plugin's fault.
+    fn prepare(&self, url: &Url, request: &HttpRequest) -> Result<reqwest::Request, SendError> {
+        let refused = |why: String| {
+            SendError::Refused(format!(
+                "asked for a request tenantctl cannot send ({} {}): {why}; nothing was sent",
+                crate::redact::method_name(request.method),
+                crate::redact::scrub(url.as_str())
+            ))
+        };
+        if has_userinfo(url) {
+            // reqwest would turn it into an `Authorization: Basic` header.
+            return Err(refused(
+                "the URL carries a user name or password; credentials go in secret headers".into(),
+            ));
+        }
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -302,16 +384,52 @@ impl HttpClient {
             Method::Patch => reqwest::Method::PATCH,
             Method::Delete => reqwest::Method::DELETE,
         };
-        let mut builder = self
-            .client
+        let mut headers = reqwest::header::HeaderMap::with_capacity(request.headers.len());
+        for header in &request.headers {
+            check_header(&header.name, &header.value)
+                .map_err(|why| refused(format!("it {why}")))?;
+            let name = reqwest::header::HeaderName::from_bytes(header.name.as_bytes())
+                .map_err(|err| refused(err.to_string()))?;
+            let mut value = reqwest::header::HeaderValue::from_bytes(header.value.as_bytes())
+                .map_err(|err| refused(err.to_string()))?;
+            value.set_sensitive(header.secret);
+            headers.append(name, value);
+        }
+        self.client
             .request(method, url.clone())
             .timeout(self.settings.timeout)
-            .body(request.body.clone());
-        for header in &request.headers {
-            builder = builder.header(&header.name, &header.value);
-        }
-        let mut response = builder.send().await?;
+            .headers(headers)
+            .body(request.body.clone())
+            .build()
+            .map_err(|err| refused(error_chain(&err)))
+    }
+
+    async fn send_once(
+        &self,
+        url: &Url,
+        request: reqwest::Request,
+    ) -> Result<HttpResponse, AttemptError> {
+        let cap = self.settings.max_response_bytes;
+        let too_large = |what: String| {
+            AttemptError::TooLarge(format!(
+                "the response to {url} {what}, over the {} tenantctl reads; it was not passed \
+                 to the plugin (a response that large is not an answer this API gives: check \
+                 the URL, or what stands between tenantctl and the vendor)",
+                byte_size(cap)
+            ))
+        };
+        let mut response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(AttemptError::Http)?;
         let status = response.status().as_u16();
+        if let Some(length) = response.content_length().filter(|n| *n > cap as u64) {
+            return Err(too_large(format!(
+                "(HTTP {status}) announces {}",
+                byte_size(length as usize)
+            )));
+        }
         let headers = response
             .headers()
             .iter()
@@ -322,12 +440,13 @@ impl HttpClient {
             })
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > self.settings.max_response_bytes {
-                // Stop reading: the rest is not wanted, and the status is what matters.
-                body.extend_from_slice(&chunk[..self.settings.max_response_bytes - body.len()]);
-                tracing::warn!(url = %url, "response body cut at {} bytes", self.settings.max_response_bytes);
-                break;
+        while let Some(chunk) = response.chunk().await.map_err(AttemptError::Http)? {
+            if body.len() + chunk.len() > cap {
+                // Stop reading: whatever follows is not wanted.
+                return Err(too_large(format!(
+                    "(HTTP {status}) went on past {}",
+                    byte_size(cap)
+                )));
             }
             body.extend_from_slice(&chunk);
         }
@@ -435,14 +554,29 @@ pub fn certificate_problem(err: &(dyn std::error::Error + 'static)) -> Option<St
     None
 }
 
-fn describe(err: reqwest::Error, url: &Url, attempts: u32) -> SendError {
+/// `bytes` for people: `16 MiB`, `1500 bytes`.
+fn byte_size(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// An error and its causes, joined with `: `.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut chain = err.to_string();
-    let mut source = std::error::Error::source(&err);
+    let mut source = err.source();
     while let Some(cause) = source {
         chain.push_str(": ");
         chain.push_str(&cause.to_string());
         source = cause.source();
     }
+    chain
+}
+
+fn describe(err: reqwest::Error, url: &Url, attempts: u32) -> SendError {
+    let mut chain = error_chain(&err);
     if let Some(problem) = certificate_problem(&err) {
         chain = format!("{problem}: {chain}");
     }
@@ -451,7 +585,11 @@ fn describe(err: reqwest::Error, url: &Url, attempts: u32) -> SendError {
     } else {
         format!("{attempts} attempts")
     };
-    if err.is_timeout() {
+    if err.is_builder() {
+        SendError::Refused(format!(
+            "asked for a request tenantctl cannot send ({url}): {chain}; nothing was sent"
+        ))
+    } else if err.is_timeout() {
         SendError::Timeout(format!("request to {url} timed out after {tries}: {chain}"))
     } else {
         SendError::Transport {

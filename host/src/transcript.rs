@@ -351,7 +351,9 @@ impl Transport for Replayer {
                     asked.url,
                     self.exchanges.len()
                 ));
-                return Err(SendError::Refused("not in the transcript".into()));
+                return Err(SendError::Refused(
+                    "asked for a request that is not in the transcript".into(),
+                ));
             };
             for difference in differences(&recorded.request, &asked) {
                 self.mismatch(format!("request {}: {difference}", index + 1));
@@ -375,7 +377,8 @@ impl Transport for Replayer {
                 }),
                 (None, Some(error)) => Err(error.clone()),
                 (None, None) => Err(SendError::Refused(format!(
-                    "exchange {} of the transcript has neither a response nor an error",
+                    "reached exchange {} of the transcript, which has neither a response nor \
+                     an error",
                     index + 1
                 ))),
             }

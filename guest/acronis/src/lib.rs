@@ -103,3 +103,6 @@ impl Plugin for Acronis {
 
 #[cfg(feature = "export")]
 tenantctl_plugin_sdk::register_plugin!(Acronis);
+
+#[cfg(test)]
+mod fuzz;

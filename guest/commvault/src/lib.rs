@@ -155,3 +155,6 @@ register_plugin!(Commvault);
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz;

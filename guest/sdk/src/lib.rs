@@ -28,6 +28,8 @@
 //! register_plugin!(Example);
 //! ```
 
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 mod http;
 mod outcome;
 mod state;

@@ -141,3 +141,6 @@ register_plugin!(Vspc);
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use url::Url;
 
-use super::policy::{Phase, Policy};
+use super::policy::{Phase, Policy, refusal};
 use super::session::Lease;
 use super::{Account, RunOptions};
 use crate::http::SendError;
@@ -118,7 +118,7 @@ impl Account {
                 }) if outgoing.request.effect == Effect::Write => {
                     return Err(Stop::UncertainWrite(message));
                 }
-                Err(err) => return Err(self.send_error(err).into()),
+                Err(err) => return Err(self.send_error(err, Phase::Action, steps).into()),
             };
             step = instance
                 .resume_action(&ctx, session, &outgoing.state, &response)
@@ -161,7 +161,7 @@ impl Account {
             let response = self
                 .exchange(&url, &outgoing)
                 .await
-                .map_err(|err| failed(self.send_error(err)))?;
+                .map_err(|err| failed(self.send_error(err, Phase::Login, steps)))?;
             step = instance
                 .resume_login(&ctx, &outgoing.state, &response)
                 .await
@@ -204,13 +204,15 @@ impl Account {
         sent.map(|delivered| delivered.response)
     }
 
-    fn send_error(&self, err: SendError) -> ResultError {
+    /// The failure of the `steps`-th request of `phase`.
+    fn send_error(&self, err: SendError, phase: Phase, steps: usize) -> ResultError {
         match err {
             SendError::Timeout(message) => ResultError::new(ErrorKind::Timeout, message),
             SendError::Transport { message, .. } => ResultError::new(ErrorKind::Transport, message),
-            SendError::Refused(message) => {
-                ResultError::new(ErrorKind::Plugin, format!("{} {message}", self.plugin))
-            }
+            SendError::Refused(message) => refusal(&self.plugin, phase, steps, &message),
+            // The vendor's answer, not the plugin's doing; repeating the request would
+            // only fetch it again.
+            SendError::TooLarge(message) => ResultError::new(ErrorKind::Vendor, message),
         }
     }
 }

@@ -286,6 +286,13 @@ impl Plugin {
         err: wasmtime::Error,
         store: &Store<SandboxState>,
     ) -> PluginError {
+        // The trap, not wasmtime's whole backtrace of an anonymous module: the backtrace
+        // goes to the debug log.
+        tracing::debug!("{self} failed in {call} (step {step}): {err:?}");
+        let what = match err.downcast_ref::<Trap>() {
+            Some(trap) => format!("trapped ({trap})"),
+            None => format!("failed: {err:#}"),
+        };
         let cause = if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
             format!(
                 "it ran longer than its {:?} limit and was stopped",
@@ -293,11 +300,11 @@ impl Plugin {
             )
         } else if store.data().memory_denied {
             format!(
-                "it tried to use more than its {} MiB memory limit and trapped: {err:#}",
+                "it tried to use more than its {} MiB memory limit and {what}",
                 self.limits.memory_bytes >> 20
             )
         } else {
-            format!("{err:#}")
+            format!("it {what}")
         };
         PluginError {
             plugin: if self.info.vendor.is_empty() {
@@ -314,8 +321,7 @@ impl Plugin {
 }
 
 /// A plugin that trapped, overran its deadline or memory, or misbehaved.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("plugin {plugin} {version} failed in {call} (step {step}): {cause}")]
+#[derive(Debug, Clone)]
 pub struct PluginError {
     /// The plugin's vendor id (its source while it is being described for the first time).
     pub plugin: String,
@@ -328,6 +334,23 @@ pub struct PluginError {
     /// What went wrong.
     pub cause: String,
 }
+
+impl fmt::Display for PluginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "plugin {}", self.plugin)?;
+        // A file that has not described itself yet has no version to name.
+        if !self.version.is_empty() {
+            write!(f, " {}", self.version)?;
+        }
+        write!(
+            f,
+            " failed in {} (step {}): {}",
+            self.call, self.step, self.cause
+        )
+    }
+}
+
+impl std::error::Error for PluginError {}
 
 /// One live instance of a plugin, used for one operation.
 pub struct PluginInstance<'a> {
