@@ -44,6 +44,7 @@ mod decide;
 mod find;
 mod http;
 mod io;
+pub mod lenient;
 pub mod login;
 mod outcome;
 mod state;

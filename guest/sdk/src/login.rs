@@ -35,7 +35,7 @@ pub fn bearer(token: &str) -> String {
 }
 
 /// An access token and when it expires.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Token {
     /// The token.
     pub access_token: String,

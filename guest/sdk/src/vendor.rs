@@ -150,13 +150,21 @@ impl Vendor {
     }
 
     /// What a login answered with an error means: 400, 401 and 403 are `auth` (the
-    /// credentials were refused; `check` says which settings to check), 404 a `vendor`
-    /// error pointing at the URL, anything else as [`Vendor::failure`].
+    /// credentials were refused; `check` says which settings to check) unless a 400 says
+    /// the request was malformed (`invalid_request`, `unsupported_grant_type`,
+    /// `invalid_scope`: `vendor`), 404 a `vendor` error pointing at the URL, anything else
+    /// as [`Vendor::failure`].
     pub fn login_failure(&self, response: &HttpResponse, doing: &str, check: &str) -> Failure {
         let error = self.error_in(response);
         let (name, status) = (self.name, response.status);
         let said = self.said(response, error.as_ref());
+        // OAuth answers 400 for refused credentials too, and for requests it cannot parse.
+        let malformed = matches!(
+            error.as_ref().and_then(|e| e.code.as_deref()),
+            Some("invalid_request" | "unsupported_grant_type" | "invalid_scope")
+        );
         match status {
+            400 if malformed => self.failure(response, doing),
             400 | 401 | 403 => Failure::Auth(self.detail(
                 response,
                 error.as_ref(),
@@ -392,6 +400,14 @@ mod tests {
         assert!(
             matches!(&missing, Failure::Vendor(d) if d.message.contains("https://api.example.com"))
         );
+        let malformed = json_response(
+            400,
+            serde_json::json!({"error": {"code": "unsupported_grant_type"}}),
+        );
+        assert!(matches!(
+            V.login_failure(&malformed, "logging in", "k"),
+            Failure::Vendor(_)
+        ));
         let busy = V.login_failure(
             &json_response(503, serde_json::json!({})),
             "logging in",
