@@ -35,6 +35,10 @@ pub const ENABLED_NOTE: &str =
 pub const DELETED_NOTE: &str = "The tenant is deleted and no longer readable; Acronis \
      removes its users, sub-tenants and backups afterwards.";
 
+/// What a delete whose tenant was already gone reports.
+pub const GONE_NOTE: &str = "The tenant was already gone when the delete arrived (deleted \
+     meanwhile, or by a repeat of this request).";
+
 const CHECK: &str = "check the client-id and client-secret settings \
      (TENANTCTL_ACRONIS_CLIENT_ID, TENANTCTL_ACRONIS_CLIENT_SECRET) and that the API client \
      is still active";
@@ -71,6 +75,16 @@ struct Tenant {
     enabled: Option<bool>,
     #[serde(deserialize_with = "lenient::option")]
     version: Option<u64>,
+}
+
+/// How a write was answered.
+#[derive(Serialize, Deserialize)]
+enum Written {
+    Done,
+    /// The tenant changed since it was read: read it again.
+    Stale,
+    /// A delete found the tenant gone already.
+    Gone,
 }
 
 /// The error envelope `{"error": {"code", "message", ...}}`, or the token endpoint's
@@ -300,7 +314,10 @@ impl Plugin for Acronis {
             };
             let written = io.write(request, change.intent(), |r| {
                 if is_stale(r) {
-                    return Ok(false);
+                    return Ok(Written::Stale);
+                }
+                if change.after.is_none() && r.status == 404 {
+                    return Ok(Written::Gone);
                 }
                 VENDOR.check(r, &doing)?;
                 // An empty or odd 2xx body to a PUT still means it took effect.
@@ -315,11 +332,13 @@ impl Plugin for Acronis {
                         ))
                         .status(r.status),
                     )),
-                    _ => Ok(true),
+                    _ => Ok(Written::Done),
                 }
             })?;
-            if written {
-                return Ok(noted(action, change.done()));
+            match written {
+                Written::Done => return Ok(noted(action, change.done())),
+                Written::Gone => return Ok(change.done().note(GONE_NOTE)),
+                Written::Stale => {}
             }
             // Someone else changed the tenant: read it again and decide afresh.
         }

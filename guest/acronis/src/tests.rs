@@ -11,7 +11,8 @@ use tenantctl_plugin_sdk::{
 };
 
 use crate::{
-    Acronis, DELETED_NOTE, DISABLED_NOTE, ENABLED_NOTE, MAX_CONFLICTS, PAGE_LIMIT, SessionData,
+    Acronis, DELETED_NOTE, DISABLED_NOTE, ENABLED_NOTE, GONE_NOTE, MAX_CONFLICTS, PAGE_LIMIT,
+    SessionData,
 };
 
 const BASE: &str = "https://eu2-cloud.acronis.com";
@@ -1174,8 +1175,16 @@ fn delete_conflicts_are_bounded_and_other_refusals_are_mapped() {
     assert_eq!(exchanges.len(), 2 * MAX_CONFLICTS as usize);
     assert!(matches!(error(&outcome), Failure::Conflict(_)));
 
+    let (outcome, _) = run(
+        &by_id(Action::Delete, ID),
+        vec![
+            tenant(ID, "Acme", false, 1),
+            envelope(404, json!(404), "Not found"),
+        ],
+    );
+    assert!(outcome.changed && outcome.error.is_none(), "{outcome:?}");
+    assert_eq!(outcome.notes, [GONE_NOTE]);
     for (answer, kind) in [
-        (envelope(404, json!(404), "Not found"), "not_found"),
         (envelope(403, json!(403), "Forbidden"), "auth"),
         (
             text_response(502, "text/html", "<html>proxy</html>"),
