@@ -232,7 +232,10 @@ impl Plugin for Acronis {
         let (client_id, secret) = (ctx.require("client-id")?, ctx.require("client-secret")?);
         let request =
             login::client_credentials(format!("{}/idp/token", api.root), client_id, secret);
-        let token = io.read(request, |r| login::oauth_token(&VENDOR, r, ctx.now, CHECK))?;
+        let doing = format!("requesting an access token for API client {client_id}");
+        let token = io.read(request, |r| {
+            login::oauth_token(&VENDOR, r, ctx.now, &doing, CHECK)
+        })?;
         let api = Api::new(ctx, &token.access_token)?;
         let doing = format!("reading the registration of API client {client_id}");
         let client = api.get(&format!("clients/{}", path_segment(client_id)));

@@ -110,9 +110,12 @@ pub fn decide(action: Action, tenant: &TenantRef, standing: Standing) -> Decisio
             "{name} is enabled; a tenant must be disabled before it is deleted: run \
              `disable` first (nothing was deleted)"
         )),
-        (Action::Delete, Standing::Partly(parts) | Standing::Locked(parts)) => refuse(format!(
+        (Action::Delete, Standing::Partly(parts)) => refuse(format!(
             "{name} is not fully disabled ({parts}); run `disable` first, then delete it \
              (nothing was deleted)"
+        )),
+        (Action::Delete, Standing::Locked(reason)) => refuse(format!(
+            "{name} is {reason}; only a disabled tenant can be deleted (nothing was deleted)"
         )),
     }
 }

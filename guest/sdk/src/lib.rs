@@ -59,7 +59,7 @@ pub use __private::bindings::tenantctl::plugin::types::{
 pub use decide::{Change, Decision, Standing, decide};
 pub use find::{Candidate, Candidates, Found, Names};
 pub use http::{base64_encode, basic_auth, path_segment, query_string};
-pub use io::{Flow, Io, Listing, Poll, Stop};
+pub use io::{Flow, Io, Listing, MAX_POLLS, Poll, Stop, poll_wait_ms};
 pub use state::{decode, encode};
 pub use vendor::{Vendor, VendorError, json_text};
 

@@ -44,20 +44,21 @@ pub struct Token {
     pub expires_at: Option<u32>,
 }
 
-/// The token in an OAuth 2.0 token answer (RFC 6749 §5.1). An error answer is the
-/// vendor's [`Vendor::login_failure`] (`check` names the settings to check); an answer
-/// asking for a second factor is `auth`; one without `access_token` is `vendor`.
+/// The token in an OAuth 2.0 token answer (RFC 6749 §5.1) to the request `doing`
+/// describes (e.g. "logging in as `admin`"). An error answer is the vendor's
+/// [`Vendor::login_failure`] (`check` names the settings to check); an answer asking for a
+/// second factor is `auth`; one without `access_token` is `vendor`.
 pub fn oauth_token(
     vendor: &Vendor,
     response: &HttpResponse,
     now: u32,
+    doing: &str,
     check: &str,
 ) -> Result<Token, Failure> {
-    const DOING: &str = "requesting an access token";
     if !response.is_success() {
-        return Err(vendor.login_failure(response, DOING, check));
+        return Err(vendor.login_failure(response, doing, check));
     }
-    let body: Value = vendor.json(response, DOING)?;
+    let body: Value = vendor.json(response, doing)?;
     let Some(access_token) = body.get("access_token").and_then(json_text) else {
         if body.get("mfa_token").and_then(json_text).is_some() {
             return Err(Failure::Auth(
@@ -69,7 +70,7 @@ pub fn oauth_token(
                 .status(response.status),
             ));
         }
-        return Err(vendor.unreadable(response, DOING, "an access_token"));
+        return Err(vendor.unreadable(response, doing, "an access_token"));
     };
     let absolute = body.get("expires_on").and_then(seconds);
     let relative = body
@@ -124,7 +125,7 @@ mod tests {
     };
 
     fn at(body: Value, now: u32) -> Option<u32> {
-        oauth_token(&V, &json_response(200, body), now, "check")
+        oauth_token(&V, &json_response(200, body), now, "x", "check")
             .unwrap()
             .expires_at
     }
@@ -176,7 +177,8 @@ mod tests {
             401,
             json!({"error": "invalid_client", "error_description": "bad secret"}),
         );
-        let Err(Failure::Auth(detail)) = oauth_token(&V, &refused, 0, "check the secret") else {
+        let Err(Failure::Auth(detail)) = oauth_token(&V, &refused, 0, "x", "check the secret")
+        else {
             panic!()
         };
         assert!(
@@ -185,17 +187,17 @@ mod tests {
         assert_eq!(detail.vendor_code.as_deref(), Some("invalid_client"));
         let mfa = json_response(200, json!({"mfa_token": "m"}));
         assert!(matches!(
-            oauth_token(&V, &mfa, 0, "c"),
+            oauth_token(&V, &mfa, 0, "x", "c"),
             Err(Failure::Auth(_))
         ));
         let empty = json_response(200, json!({"access_token": ""}));
         assert!(matches!(
-            oauth_token(&V, &empty, 0, "c"),
+            oauth_token(&V, &empty, 0, "x", "c"),
             Err(Failure::Vendor(_))
         ));
         let html = text_response(200, "text/html", "<html>login</html>");
         assert!(matches!(
-            oauth_token(&V, &html, 0, "c"),
+            oauth_token(&V, &html, 0, "x", "c"),
             Err(Failure::Vendor(_))
         ));
     }
