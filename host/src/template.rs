@@ -24,9 +24,18 @@ const SDK_SOURCES: &[(&str, &str)] = &[
         "sdk/src/testing.rs",
         include_str!("../../guest/sdk/src/testing.rs"),
     ),
-    ("sdk/wit/types.wit", include_str!("../../wit/v0.1.0/types.wit")),
-    ("sdk/wit/plugin.wit", include_str!("../../wit/v0.1.0/plugin.wit")),
-    ("sdk/wit/world.wit", include_str!("../../wit/v0.1.0/world.wit")),
+    (
+        "sdk/wit/types.wit",
+        include_str!("../../wit/v0.1.0/types.wit"),
+    ),
+    (
+        "sdk/wit/plugin.wit",
+        include_str!("../../wit/v0.1.0/plugin.wit"),
+    ),
+    (
+        "sdk/wit/world.wit",
+        include_str!("../../wit/v0.1.0/world.wit"),
+    ),
 ];
 
 /// Where the SDK finds the contract in this repository, and in a generated crate.
