@@ -33,7 +33,7 @@ pub async fn list(cli: &Cli) -> Result<u8, UsageError> {
                 })
                 .to_string(),
             ),
-            Output::Text => print_line(&format!(
+            Output::Text | Output::Csv => print_line(&format!(
                 "{:<12} {:<9} {:<8} {}  ({})",
                 info.vendor,
                 info.version,
@@ -53,7 +53,7 @@ pub async fn list(cli: &Cli) -> Result<u8, UsageError> {
                 })
                 .to_string(),
             ),
-            Output::Text => print_line(&format!(
+            Output::Text | Output::Csv => print_line(&format!(
                 "{:<12} {:<9} {:<8} {}  (unusable: {})",
                 "?",
                 "?",
@@ -71,7 +71,7 @@ pub async fn inspect(cli: &Cli, name_or_file: &str) -> Result<u8, UsageError> {
     let plugin = resolve(cli, name_or_file).await?;
     match cli.output {
         Output::Json => print_line(&describe_json(&plugin).to_string()),
-        Output::Text => {
+        Output::Text | Output::Csv => {
             for line in describe_text(&plugin) {
                 print_line(&line);
             }
@@ -153,8 +153,10 @@ pub async fn test(cli: &Cli, name_or_file: &str, dir: &Path) -> Result<u8, Usage
                 &json!({"transcript": name, "passed": problems.is_empty(), "problems": problems})
                     .to_string(),
             ),
-            Output::Text if problems.is_empty() => print_line(&format!("ok      {name}")),
-            Output::Text => {
+            Output::Text | Output::Csv if problems.is_empty() => {
+                print_line(&format!("ok      {name}"))
+            }
+            Output::Text | Output::Csv => {
                 print_line(&format!("FAILED  {name}"));
                 for problem in &problems {
                     print_line(&format!("        {problem}"));
@@ -186,7 +188,9 @@ pub async fn export(cli: &Cli, dir: &Path) -> Result<u8, UsageError> {
                 "sha256": plugin.sha256(),
             })
             .to_string(),
-            Output::Text => format!("{vendor} {} -> {}", plugin.info().version, path.display()),
+            Output::Text | Output::Csv => {
+                format!("{vendor} {} -> {}", plugin.info().version, path.display())
+            }
         };
         print_line(&line);
     }
