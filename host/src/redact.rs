@@ -289,6 +289,7 @@ mod tests {
             body: br#"{"enabled":false}"#.to_vec(),
             body_secret: false,
             effect: Effect::IdempotentWrite,
+            cache_for: None,
         };
         let plan = plan(&request);
         assert_eq!(plan.method, "PUT");

@@ -41,10 +41,12 @@ pub struct Transcript {
     pub config: BTreeMap<String, String>,
     /// The time the operation ran, in Unix seconds; replays run at this time.
     pub now: u32,
-    /// `status`, `disable`, `enable` or `offboard`.
+    /// `status`, `disable`, `enable`, `offboard` or `delete`.
     pub action: String,
-    /// The tenant as asked for: `{"id": "..."}` or `{"name": "..."}`.
-    pub tenant: TenantSpec,
+    /// The tenant as asked for: `{"id": "..."}` or `{"name": "..."}`; absent for a request
+    /// that names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<TenantSpec>,
     /// Whether it was a dry run.
     #[serde(default)]
     pub dry_run: bool,
@@ -274,10 +276,10 @@ impl<T: Transport> Recorder<T> {
             config,
             now,
             action: request.action.name().to_string(),
-            tenant: match &request.tenant {
+            tenant: request.tenant.as_ref().map(|tenant| match tenant {
                 TenantSelector::Id(id) => TenantSpec::Id(id.clone()),
                 TenantSelector::Name(name) => TenantSpec::Name(name.clone()),
-            },
+            }),
             dry_run: options.dry_run,
             expect_name: options.expect_name.clone(),
             exchanges,
@@ -474,10 +476,10 @@ pub async fn replay(plugin: Arc<Plugin>, transcript: &Transcript) -> Vec<String>
     };
     let request = ActionRequest {
         action,
-        tenant: match &transcript.tenant {
+        tenant: transcript.tenant.as_ref().map(|tenant| match tenant {
             TenantSpec::Id(id) => TenantSelector::Id(id.clone()),
             TenantSpec::Name(name) => TenantSelector::Name(name.clone()),
-        },
+        }),
     };
     let options = RunOptions {
         dry_run: transcript.dry_run,

@@ -2,17 +2,19 @@
 //! (expected name, dry run, audit), sends, and hands the answer back.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use url::Url;
 
+use super::cache::{ReadCache, Source};
 use super::policy::{Phase, Policy, refusal};
 use super::session::Lease;
 use super::{Account, RunOptions};
 use crate::http::SendError;
 use crate::plugin::PluginError;
 use crate::plugin::bindings::{
-    ActionRequest, ActionStep, Effect, Failure, HttpResponse, Intent, LoginStep, Outcome, Outgoing,
-    Session,
+    ActionRequest, ActionStep, Effect, Failure, HttpResponse, Intent, ListedTenant, LoginStep,
+    Outcome, Outgoing, Session,
 };
 use crate::redact::{self, method_name};
 use crate::report::{ErrorKind, PlannedRequest, ResultError};
@@ -40,24 +42,43 @@ pub enum Finished {
     Outcome(Outcome),
     /// A dry run stopped before the first write, which would have been this.
     Planned(PlannedRequest),
+    /// A listing's last page was passed on.
+    Listed,
 }
 
+/// Where a listing's tenants go, page by page, as they arrive.
+pub type PageSink<'a> = dyn FnMut(&[ListedTenant]) + Send + 'a;
+
+/// The longest an operation may spend waiting because its plugin asked to (`wait-ms`),
+/// however long its deadline; the operation's own deadline caps it further.
+pub const MAX_TOTAL_WAIT: Duration = Duration::from_secs(600);
+
 /// What an operation learned that outlives an attempt: the last write it declared, so a
-/// failure still names the tenant and its state.
+/// failure still names the tenant and its state; how long it waited; and, for a listing,
+/// how far it got.
 #[derive(Debug, Default)]
 pub struct Progress {
     /// The intent of the last write the plugin asked for.
     pub intent: Option<Intent>,
+    /// The time spent in waits the plugin asked for.
+    pub waited: Duration,
+    /// Tenants a listing has passed on.
+    pub listed: u64,
+    /// The id of the last tenant a listing passed on: an attempt that starts the listing
+    /// over (after a session renewal) skips what was passed on and checks it lands here.
+    pub last_listed: Option<String>,
 }
 
 impl Account {
-    /// One attempt at `request` with the session in `lease`.
+    /// One attempt at `request` with the session in `lease`. A listing passes its pages to
+    /// `sink` (and must have one); anything else must not send pages.
     pub(super) async fn attempt(
         &self,
         lease: &Lease,
         request: &ActionRequest,
         options: &RunOptions,
         progress: &mut Progress,
+        mut sink: Option<&mut PageSink<'_>>,
     ) -> Result<Finished, Stop> {
         let session = &lease.session;
         let ctx = self.context();
@@ -66,7 +87,12 @@ impl Account {
             .begin_action(&ctx, session, request)
             .await
             .map_err(plugin_error)?;
-        for steps in 1.. {
+        // A listing restarted after a renewal passes on again only what is new.
+        let mut skip = progress.listed;
+        // Requests since the last page that carried tenants (for anything else: since the
+        // start), capped at `max_steps`: a listing may take many pages, a runaway may not.
+        let mut steps = 0;
+        loop {
             let outgoing = match step {
                 ActionStep::Done(outcome) => {
                     if matches!(outcome.error, Some(Failure::SessionExpired(_))) {
@@ -75,8 +101,41 @@ impl Account {
                     return Ok(Finished::Outcome(outcome));
                 }
                 ActionStep::Send(outgoing) => outgoing,
+                ActionStep::Page(page) => {
+                    let Some(sink) = sink.as_deref_mut() else {
+                        return Err(self
+                            .contract_broken(format!(
+                                "answered {} with a page of tenants; only list may",
+                                request.action.name()
+                            ))
+                            .into());
+                    };
+                    if !page.tenants.is_empty() {
+                        steps = 0;
+                    }
+                    let fresh = unseen(&page.tenants, &mut skip, progress)?;
+                    if let Some(last) = fresh.last() {
+                        progress.listed += fresh.len() as u64;
+                        progress.last_listed = Some(last.id.clone());
+                        sink(fresh);
+                    }
+                    match page.next {
+                        Some(next) => next,
+                        None => return Ok(Finished::Listed),
+                    }
+                }
             };
+            steps += 1;
             let url = self.policy().check(&outgoing, Phase::Action, steps)?;
+            if sink.is_some() && outgoing.request.effect != Effect::Read {
+                return Err(self
+                    .contract_broken(format!(
+                        "asked to send a write ({} {}) while listing; refused",
+                        method_name(outgoing.request.method),
+                        redact::scrub(&outgoing.request.url)
+                    ))
+                    .into());
+            }
             if let Some(intent) = &outgoing.intent {
                 progress.intent = Some(intent.clone());
                 if let Some(expected) = options
@@ -90,6 +149,8 @@ impl Account {
                     return Ok(Finished::Planned(redact::plan(&outgoing.request)));
                 }
             }
+            self.wait(outgoing.wait_ms, &mut progress.waited, options.deadline)
+                .await?;
             let observer = options.observer.as_ref().zip(outgoing.intent.as_ref());
             if let Some((observer, intent)) = observer {
                 let method = method_name(outgoing.request.method);
@@ -106,7 +167,7 @@ impl Account {
                         )
                     })?;
             }
-            let sent = self.exchange(&url, &outgoing).await;
+            let sent = self.exchange(&url, &outgoing, Some(lease)).await;
             if let Some((observer, _)) = observer {
                 observer.after_write(sent.as_ref().ok().map(|response| response.status));
             }
@@ -129,7 +190,45 @@ impl Account {
                 lease.mark_served();
             }
         }
-        unreachable!("the step loop only ends by returning")
+    }
+
+    /// Waits as long as the plugin asked before its next request, without holding a batch
+    /// slot; fails as `timeout` instead when the operation's waits would pass
+    /// [`MAX_TOTAL_WAIT`] or its deadline.
+    async fn wait(
+        &self,
+        wait_ms: Option<u32>,
+        waited: &mut Duration,
+        deadline: Option<Duration>,
+    ) -> Result<(), ResultError> {
+        let wait = Duration::from_millis(u64::from(wait_ms.unwrap_or(0)));
+        if wait.is_zero() {
+            return Ok(());
+        }
+        let cap = deadline.map_or(MAX_TOTAL_WAIT, |d| d.min(MAX_TOTAL_WAIT));
+        if *waited + wait > cap {
+            return Err(ResultError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "{} asked to wait {} more, after waiting {} already; one operation waits at \
+                     most {} (the smaller of 10 minutes and its deadline), so it was stopped. \
+                     The vendor may still finish the work: check with status, or raise \
+                     --deadline",
+                    self.plugin,
+                    humantime::format_duration(wait),
+                    humantime::format_duration(*waited),
+                    humantime::format_duration(cap)
+                ),
+            ));
+        }
+        *waited += wait;
+        tracing::debug!(vendor = self.vendor(), ?wait, "waiting as the plugin asked");
+        crate::slots::idle(tokio::time::sleep(wait)).await;
+        Ok(())
+    }
+
+    fn contract_broken(&self, why: String) -> ResultError {
+        ResultError::new(ErrorKind::Plugin, format!("{} {why}", self.plugin))
     }
 
     /// Logs in: runs the plugin's login steps, which may only read.
@@ -148,6 +247,7 @@ impl Account {
         };
         let mut instance = self.plugin.instantiate().await.map_err(plugin_error)?;
         let mut step = instance.begin_login(&ctx).await.map_err(plugin_error)?;
+        let mut waited = Duration::ZERO;
         for steps in 1.. {
             let outgoing = match step {
                 LoginStep::Done(session) => {
@@ -158,8 +258,11 @@ impl Account {
                 LoginStep::Send(outgoing) => outgoing,
             };
             let url = self.policy().check(&outgoing, Phase::Login, steps)?;
+            self.wait(outgoing.wait_ms, &mut waited, None)
+                .await
+                .map_err(failed)?;
             let response = self
-                .exchange(&url, &outgoing)
+                .exchange(&url, &outgoing, None)
                 .await
                 .map_err(|err| failed(self.send_error(err, Phase::Login, steps)))?;
             step = instance
@@ -177,12 +280,56 @@ impl Account {
         }
     }
 
-    /// Sends one request and logs it, without secrets.
-    async fn exchange(&self, url: &Url, outgoing: &Outgoing) -> Result<HttpResponse, SendError> {
+    /// Sends one request and logs it, without secrets. During an action (`lease` given), a
+    /// read the plugin marked cacheable may be answered by the account's read cache, and a
+    /// successful write invalidates what it made stale.
+    async fn exchange(
+        &self,
+        url: &Url,
+        outgoing: &Outgoing,
+        lease: Option<&Lease>,
+    ) -> Result<HttpResponse, SendError> {
         let request = &outgoing.request;
         for header in request.headers.iter().filter(|h| h.secret) {
             redact::register(&header.value);
         }
+        let method = method_name(request.method);
+        let shown = redact::scrub(&request.url);
+        if let (Some(lease), Some(ttl)) = (lease, ReadCache::ttl(request)) {
+            let fetch = async {
+                self.send_logged(url, request)
+                    .await
+                    .map(|delivered| delivered.response)
+            };
+            let (answer, source) = self
+                .cache
+                .get(lease.generation(), request, ttl, fetch)
+                .await;
+            if source == Source::Shared {
+                self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    vendor = self.vendor(),
+                    "{method} {shown} -> answered from the read cache"
+                );
+            }
+            return answer;
+        }
+        let sent = self.send_logged(url, request).await;
+        if let Ok(delivered) = &sent {
+            let success = (200..300).contains(&delivered.response.status);
+            if request.effect != Effect::Read && success {
+                self.cache.written(request.method, url);
+            }
+        }
+        sent.map(|delivered| delivered.response)
+    }
+
+    /// Sends one request through the transport, counts and logs it.
+    async fn send_logged(
+        &self,
+        url: &Url,
+        request: &crate::plugin::bindings::HttpRequest,
+    ) -> Result<crate::http::Delivered, SendError> {
         let sent = self.transport.send(url, request).await;
         let method = method_name(request.method);
         let shown = redact::scrub(&request.url);
@@ -201,7 +348,7 @@ impl Account {
             }
             Err(err) => tracing::info!(vendor = self.vendor(), "{method} {shown} failed: {err}"),
         }
-        sent.map(|delivered| delivered.response)
+        sent
     }
 
     /// The failure of the `steps`-th request of `phase`.
@@ -215,6 +362,30 @@ impl Account {
             SendError::TooLarge(message) => ResultError::new(ErrorKind::Vendor, message),
         }
     }
+}
+
+/// The part of `page` an attempt has not passed on yet: it skips the first `skip` tenants
+/// (passed on by an earlier attempt), checking that the last one skipped is the last one
+/// passed on, so a listing that changed under a restart fails instead of repeating or
+/// dropping tenants.
+fn unseen<'a>(
+    page: &'a [ListedTenant],
+    skip: &mut u64,
+    progress: &Progress,
+) -> Result<&'a [ListedTenant], ResultError> {
+    let skipped = usize::try_from(*skip).unwrap_or(usize::MAX).min(page.len());
+    *skip -= skipped as u64;
+    if skipped > 0 && *skip == 0 && progress.last_listed.as_deref() != Some(&page[skipped - 1].id) {
+        return Err(ResultError::new(
+            ErrorKind::Conflict,
+            format!(
+                "the listing changed while it was started over after a session renewal: the \
+                 {} tenants printed so far no longer line up with the rest; run list again",
+                progress.listed
+            ),
+        ));
+    }
+    Ok(&page[skipped..])
 }
 
 fn plugin_error(err: PluginError) -> ResultError {

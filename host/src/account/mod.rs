@@ -4,10 +4,13 @@
 //! - [`session`]: one login for everyone, renewal before expiry and on refusal, and the rule
 //!   that tells an expired session from credentials that stopped working;
 //! - [`policy`]: what a request must satisfy before it is sent (limits, intents, origin);
-//! - [`driver`]: the step loop (expected name, dry run and audit at each write);
+//! - [`driver`]: the step loop (expected name, dry run and audit at each write, waits the
+//!   plugin asks for, pages of a listing);
+//! - [`cache`]: reads a plugin marked cacheable, shared by the account's operations;
 //! - here: the operation as a whole — attempts, restarts, deadline, abort — ending in one
 //!   [`TenantResult`].
 
+pub mod cache;
 mod driver;
 pub mod policy;
 pub mod session;
@@ -16,12 +19,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cache::ReadCache;
 use driver::{Finished, Progress, Stop, name_mismatch};
+pub use driver::{MAX_TOTAL_WAIT, PageSink};
 use session::{Renewals, SessionCache};
 
 use crate::http::{Origin, Transport};
 use crate::plugin::Plugin;
-use crate::plugin::bindings::{ActionRequest, ConfigValue, Context, Intent, Outcome};
+use crate::plugin::bindings::{Action, ActionRequest, ConfigValue, Context, Intent, Outcome};
 use crate::redact;
 use crate::report::{ErrorKind, ResultError, Status, TenantResult};
 
@@ -99,6 +104,9 @@ pub struct Stats {
     pub requests: AtomicU64,
     /// Extra attempts made by retries.
     pub retries: AtomicU64,
+    /// Reads answered by the read cache (or shared with another operation in flight)
+    /// instead of the vendor.
+    pub cache_hits: AtomicU64,
 }
 
 /// A vendor account: everything needed to act on its tenants.
@@ -110,6 +118,7 @@ pub struct Account {
     transport: Arc<dyn Transport>,
     clock: Arc<dyn Fn() -> u32 + Send + Sync>,
     sessions: SessionCache,
+    cache: ReadCache,
     stats: Stats,
 }
 
@@ -144,6 +153,7 @@ impl Account {
             transport: Arc::new(transport),
             clock: Arc::new(unix_now),
             sessions: SessionCache::default(),
+            cache: ReadCache::default(),
             stats: Stats::default(),
         })
     }
@@ -190,40 +200,66 @@ impl Account {
     }
 
     /// Runs one action on one tenant. Never fails as a whole: every failure is reported in
-    /// the result, whose every text has passed [`redact::scrub_result`].
+    /// the result, whose every text has passed [`redact::scrub_result`]. A listing is
+    /// [`Account::list`].
     pub async fn run(&self, request: &ActionRequest, options: &RunOptions) -> TenantResult {
         let blank = TenantResult::new(
             self.vendor(),
             request.action.name(),
-            Some(&request.tenant),
+            request.tenant.as_ref(),
             options.dry_run,
         );
         let mut progress = Progress::default();
-        let end = {
-            let work = self.operate(request, options, &mut progress);
-            let bounded = async {
-                match options.deadline {
-                    Some(deadline) => tokio::time::timeout(deadline, work)
-                        .await
-                        .unwrap_or_else(|_| End::Failed(deadline_passed(deadline))),
-                    None => work.await,
-                }
-            };
-            match &options.abort {
-                Some(abort) => tokio::select! {
-                    end = bounded => end,
-                    () = abort.fired() => End::Failed(ResultError::new(
-                        ErrorKind::Interrupted,
-                        "interrupted before the operation finished; run the batch again with \
-                         --resume to finish it",
-                    )),
-                },
-                None => bounded.await,
-            }
+        let end = match (request.action, &request.tenant) {
+            (Action::List, _) => End::Failed(ResultError::new(
+                ErrorKind::InvalidInput,
+                "list is not an action on one tenant; use Account::list",
+            )),
+            (_, None) => End::Failed(ResultError::new(
+                ErrorKind::InvalidInput,
+                format!("{} needs a tenant (an id or a name)", request.action.name()),
+            )),
+            _ => bounded(options, self.operate(request, options, &mut progress, None)).await,
         };
         let mut result = finish(blank, &progress, end, options);
         redact::scrub_result(&mut result);
         result
+    }
+
+    /// Lists every tenant the account can act on, handing each page to `on_page` as it
+    /// arrives and keeping none, so memory does not grow with the number of tenants.
+    /// Returns how many tenants were listed, or why the listing stopped (scrubbed of
+    /// secrets); the pages handed on before a failure stand. `options.deadline` and
+    /// `options.abort` bound the whole listing; the other options do not apply.
+    pub async fn list(
+        &self,
+        options: &RunOptions,
+        on_page: &mut PageSink<'_>,
+    ) -> Result<u64, ResultError> {
+        let request = ActionRequest {
+            action: Action::List,
+            tenant: None,
+        };
+        let mut progress = Progress::default();
+        let end = bounded(
+            options,
+            self.operate(&request, options, &mut progress, Some(on_page)),
+        )
+        .await;
+        let mut error = match end {
+            End::Listed => return Ok(progress.listed),
+            End::Outcome(outcome) => match &outcome.error {
+                None => return Ok(progress.listed),
+                Some(failure) => ResultError::from(failure),
+            },
+            End::Planned(_) => ResultError::new(
+                ErrorKind::Plugin,
+                format!("{} asked to write while listing", self.plugin),
+            ),
+            End::Failed(error) => error,
+        };
+        error.message = redact::scrub(&error.message).into_owned();
+        Err(error)
     }
 
     /// The operation: attempts until one finishes, renewing refused sessions and starting
@@ -233,11 +269,17 @@ impl Account {
         request: &ActionRequest,
         options: &RunOptions,
         progress: &mut Progress,
+        mut sink: Option<&mut PageSink<'_>>,
     ) -> End {
         if !self.plugin.supports(request.action) {
             return End::Failed(ResultError::new(
                 ErrorKind::Unsupported,
-                format!("{} does not support {}", self.plugin, request.action.name()),
+                format!(
+                    "{} does not support {} (it speaks contract {})",
+                    self.plugin,
+                    request.action.name(),
+                    self.plugin.contract()
+                ),
             ));
         }
         let mut renewals = Renewals::new();
@@ -252,9 +294,13 @@ impl Account {
                 Ok(lease) => lease,
                 Err(error) => return End::Failed(error),
             };
-            match self.attempt(&lease, request, options, progress).await {
+            let attempt = self
+                .attempt(&lease, request, options, progress, sink.as_deref_mut())
+                .await;
+            match attempt {
                 Ok(Finished::Outcome(outcome)) => return End::Outcome(outcome),
                 Ok(Finished::Planned(plan)) => return End::Planned(plan),
+                Ok(Finished::Listed) => return End::Listed,
                 Err(Stop::Fail(error)) => return End::Failed(error),
                 Err(Stop::SessionRefused) => {
                     if let Err(error) = renewals.after_refusal(&lease, self.vendor()) {
@@ -278,10 +324,34 @@ impl Account {
     }
 }
 
+/// Runs `work` within the options' deadline, and until their abort signal fires.
+async fn bounded(options: &RunOptions, work: impl Future<Output = End>) -> End {
+    let bounded = async {
+        match options.deadline {
+            Some(deadline) => tokio::time::timeout(deadline, work)
+                .await
+                .unwrap_or_else(|_| End::Failed(deadline_passed(deadline))),
+            None => work.await,
+        }
+    };
+    match &options.abort {
+        Some(abort) => tokio::select! {
+            end = bounded => end,
+            () = abort.fired() => End::Failed(ResultError::new(
+                ErrorKind::Interrupted,
+                "interrupted before the operation finished; run the batch again with \
+                 --resume to finish it",
+            )),
+        },
+        None => bounded.await,
+    }
+}
+
 /// How an operation ended.
 enum End {
     Outcome(Outcome),
     Planned(crate::report::PlannedRequest),
+    Listed,
     Failed(ResultError),
 }
 
@@ -302,6 +372,10 @@ fn finish(
     }
     match end {
         End::Failed(error) => result.failed(error),
+        End::Listed => result.failed(ResultError::new(
+            ErrorKind::Plugin,
+            "the plugin answered with a listing",
+        )),
         End::Planned(plan) => {
             result.status = Status::Planned;
             result.planned_request = Some(plan);

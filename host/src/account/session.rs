@@ -28,6 +28,12 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// Which login of the account this session came from (1 for the first); a renewed
+    /// session has a higher one.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Notes that a request made with this session was answered without refusing it.
     pub fn mark_served(&self) {
         self.served.store(true, Ordering::Relaxed);

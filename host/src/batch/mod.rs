@@ -281,7 +281,7 @@ impl<'a> Batch<'a> {
             if plugin.is_destructive(action) && destructive.is_none() {
                 destructive = Some((task.line, action.name()));
             }
-            if action.name() == "delete" && task.expect_name.is_none() && unnamed_delete.is_none() {
+            if action == Action::Delete && task.expect_name.is_none() && unnamed_delete.is_none() {
                 unnamed_delete = Some(task.line);
             }
             vendors.entry(task.vendor).or_insert(task.line);
@@ -781,7 +781,7 @@ impl Run {
                     format!("{} is destructive and needs --yes", action.name()),
                 ));
             }
-            if action.name() == "delete" && task.expect_name.is_none() {
+            if action == Action::Delete && task.expect_name.is_none() {
                 return Err(fail(
                     ErrorKind::InvalidInput,
                     "a delete needs expect_name: the tenant's exact name".into(),

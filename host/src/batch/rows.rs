@@ -46,7 +46,7 @@ impl Task {
         let mut result = TenantResult::new(
             &self.vendor,
             self.request.action.name(),
-            Some(&self.request.tenant),
+            self.request.tenant.as_ref(),
             dry_run,
         );
         result.row = Some(self.line);
@@ -156,7 +156,7 @@ pub fn check(
         vendor,
         request: ActionRequest {
             action,
-            tenant: selector,
+            tenant: Some(selector),
         },
         expect_name,
         reason: clean(row.reason),
@@ -185,12 +185,13 @@ impl Occurrences {
     }
 }
 
-/// Every action a row may name.
+/// Every action a row may name (`list` acts on no tenant, so no row may ask for it).
 const ACTIONS: &[Action] = &[
     Action::Status,
     Action::Disable,
     Action::Enable,
     Action::Offboard,
+    Action::Delete,
 ];
 
 /// The action called `name` (any case).
@@ -270,7 +271,7 @@ mod tests {
         );
         let task = read[0].as_ref().unwrap();
         assert_eq!(task.request.action, Action::Disable);
-        assert_eq!(task.request.tenant, TenantSelector::Id("0fcd".into()));
+        assert_eq!(task.request.tenant, Some(TenantSelector::Id("0fcd".into())));
         assert_eq!(task.expect_name.as_deref(), Some("Acme Corp"));
 
         let conflicting = tasks(

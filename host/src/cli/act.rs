@@ -1,4 +1,4 @@
-//! `tenantctl status|disable|enable|offboard`: one action on one tenant.
+//! `tenantctl status|disable|enable|offboard|delete`: one action on one tenant.
 
 use super::{
     EXIT_FAILED, EXIT_OK, Invocation, Output, TargetArgs, UsageError, load_catalog, print_line,
@@ -29,21 +29,29 @@ pub async fn run(cli: &Invocation, action: Action, args: &TargetArgs) -> Result<
             .map(|a| a.action.name())
             .collect();
         return Err(UsageError(format!(
-            "{} does not support {}; it offers: {}",
+            "{} does not support {}; it offers: {} (it speaks contract {}{}); nothing was sent",
             plugin,
             action.name(),
-            offered.join(", ")
+            offered.join(", "),
+            plugin.contract(),
+            if action == Action::Delete && plugin.contract().starts_with("0.1.") {
+                ", and delete arrived in contract 0.2: install a newer plugin"
+            } else {
+                ""
+            }
         )));
     }
-    let destructive = plugin
-        .info()
-        .actions
-        .iter()
-        .any(|a| a.action == action && a.destructive);
-    if destructive && !args.yes && !args.dry_run {
+    if action == Action::Delete && args.expect_name.is_none() {
+        return Err(UsageError(
+            "delete cannot be undone, so it needs --expect-name NAME (the tenant's exact name, \
+             as `tenantctl status` shows it) as well as --yes; nothing was sent"
+                .into(),
+        ));
+    }
+    if plugin.is_destructive(action) && !args.yes && !args.dry_run {
         return Err(UsageError(format!(
             "{} on {} is destructive and cannot be undone by tenantctl; add --yes to confirm, \
-             or --dry-run to see what would be sent",
+             or --dry-run to see what would be sent (nothing was sent)",
             action.name(),
             args.vendor
         )));
@@ -85,7 +93,7 @@ pub async fn run(cli: &Invocation, action: Action, args: &TargetArgs) -> Result<
 
     let request = ActionRequest {
         action,
-        tenant: selector,
+        tenant: Some(selector.clone()),
     };
     // Every write goes to the audit journal; a read or a dry run writes nothing.
     let audit = if action == Action::Status || args.dry_run {
@@ -99,7 +107,7 @@ pub async fn run(cli: &Invocation, action: Action, args: &TargetArgs) -> Result<
             None,
             &args.vendor,
             action.name(),
-            audit::target(&request.tenant),
+            audit::target(&selector),
         )))
     };
     let options = RunOptions {
@@ -132,7 +140,7 @@ pub async fn run(cli: &Invocation, action: Action, args: &TargetArgs) -> Result<
     }
     match cli.output {
         Output::Json => print_line(&result.to_json_line()),
-        Output::Text => {
+        Output::Text | Output::Csv => {
             print_line(&result.to_text_line());
             for note in &result.notes {
                 print_line(&format!("  note: {note}"));

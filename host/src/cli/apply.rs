@@ -94,7 +94,7 @@ pub async fn run(cli: &Invocation, args: &ApplyArgs) -> Result<u8, UsageError> {
     let emit: Arc<dyn Fn(&TenantResult) + Send + Sync> = Arc::new(move |result: &TenantResult| {
         let line = match output {
             Output::Json => result.to_json_line(),
-            Output::Text => format!(
+            Output::Text | Output::Csv => format!(
                 "row {}: {}",
                 result.row.unwrap_or_default(),
                 result.to_text_line()

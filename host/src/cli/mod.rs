@@ -6,6 +6,7 @@
 
 mod act;
 mod apply;
+pub mod list;
 mod plugins;
 
 use std::io::Write as _;
@@ -31,7 +32,8 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Result format on stdout: one line per tenant, as text or as JSON.
+    /// Result format on stdout: one line per tenant, as text or as JSON (`list` also writes
+    /// CSV).
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
     /// Directory of plugin files (*.wasm); a newer version of a vendor there replaces the
@@ -58,6 +60,12 @@ pub enum Command {
     Enable(TargetArgs),
     /// Run the vendor's offboarding. Destructive: requires --yes (or --dry-run to preview).
     Offboard(TargetArgs),
+    /// Delete a disabled tenant, for good. Requires --yes and --expect-name (a dry run needs
+    /// only --expect-name); an enabled tenant is refused: disable it first.
+    Delete(TargetArgs),
+    /// List every tenant the account can act on (text, JSON Lines or CSV), streamed as the
+    /// vendor pages it; `--output csv` feeds `apply --action ACTION --input`.
+    List(list::ListArgs),
     /// Run one action per row of a CSV or JSON Lines input, many at once, with an audit
     /// log and --resume after a crash.
     Apply(apply::ApplyArgs),
@@ -88,7 +96,7 @@ pub struct TargetArgs {
     /// Read, but send nothing that changes a tenant; show the request that would be sent.
     #[arg(long)]
     pub dry_run: bool,
-    /// Confirm a destructive action (offboard).
+    /// Confirm a destructive action (offboard, delete).
     #[arg(long)]
     pub yes: bool,
     /// Timeouts, deadline, reason and audit journal.
@@ -213,6 +221,8 @@ pub enum Output {
     Text,
     /// One JSON object per tenant per line.
     Json,
+    /// CSV with a header row (`list` only): `vendor,tenant,tenant_name,enabled`.
+    Csv,
 }
 
 /// Exit code: every tenant ended as asked.
@@ -256,12 +266,19 @@ pub fn run(cli: Cli) -> Result<u8, UsageError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if cli.output == Output::Csv && !matches!(cli.command, Command::List(_)) {
+        return Err(UsageError(
+            "--output csv is for `tenantctl list`; other commands write text or json".into(),
+        ));
+    }
     runtime.block_on(async {
         match &cli.command {
             Command::Status(args) => act::run(&cli, crate::Action::Status, args).await,
             Command::Disable(args) => act::run(&cli, crate::Action::Disable, args).await,
             Command::Enable(args) => act::run(&cli, crate::Action::Enable, args).await,
             Command::Offboard(args) => act::run(&cli, crate::Action::Offboard, args).await,
+            Command::Delete(args) => act::run(&cli, crate::Action::Delete, args).await,
+            Command::List(args) => list::run(&cli, args).await,
             Command::Apply(args) => apply::run(&cli, args).await,
             Command::Plugins(PluginsCommand::List) => plugins::list(&cli).await,
             Command::Plugins(PluginsCommand::Verify { file }) => plugins::verify(&cli, file).await,

@@ -53,7 +53,7 @@ pub async fn list(cli: &Invocation) -> Result<u8, UsageError> {
                 })
                 .to_string(),
             ),
-            Output::Text => print_line(&format!(
+            Output::Text | Output::Csv => print_line(&format!(
                 "{:<12} {:<9} {:<8} {:<25} {}  ({})",
                 info.vendor,
                 info.version,
@@ -84,7 +84,7 @@ pub async fn list(cli: &Invocation) -> Result<u8, UsageError> {
                 })
                 .to_string(),
             ),
-            Output::Text => print_line(&format!(
+            Output::Text | Output::Csv => print_line(&format!(
                 "{:<12} {:<9} {:<8} {:<25} {}  ({status}: {})",
                 rejected.vendor.as_deref().unwrap_or("?"),
                 "?",
@@ -219,7 +219,7 @@ pub async fn verify(cli: &Invocation, file: &Path) -> Result<u8, UsageError> {
     let checked = verification(&runtime, &cli.trust()?, file).await?;
     match cli.output {
         Output::Json => print_line(&checked.json().to_string()),
-        Output::Text => checked.text().iter().for_each(|line| print_line(line)),
+        Output::Text | Output::Csv => checked.text().iter().for_each(|line| print_line(line)),
     }
     Ok(if checked.outcome.is_ok() {
         EXIT_OK
@@ -246,7 +246,7 @@ pub async fn install(cli: &Invocation, file: &Path) -> Result<u8, UsageError> {
         Err(rejected) => {
             match cli.output {
                 Output::Json => print_line(&checked.json().to_string()),
-                Output::Text => checked.text().iter().for_each(|line| print_line(line)),
+                Output::Text | Output::Csv => checked.text().iter().for_each(|line| print_line(line)),
             }
             eprint_line(&format!(
                 "error: {} was not installed: {}",
@@ -293,7 +293,7 @@ pub async fn install(cli: &Invocation, file: &Path) -> Result<u8, UsageError> {
             json["installed"] = json!(target.display().to_string());
             print_line(&json.to_string());
         }
-        Output::Text => print_line(&format!(
+        Output::Text | Output::Csv => print_line(&format!(
             "installed {} {} ({verdict}) -> {}",
             info.vendor,
             info.version,
@@ -324,7 +324,7 @@ pub async fn inspect(cli: &Invocation, name_or_file: &str) -> Result<u8, UsageEr
     let plugin = resolve(cli, name_or_file).await?;
     match cli.output {
         Output::Json => print_line(&describe_json(&plugin).to_string()),
-        Output::Text => {
+        Output::Text | Output::Csv => {
             for line in describe_text(&plugin) {
                 print_line(&line);
             }
@@ -426,8 +426,10 @@ pub async fn test(cli: &Invocation, name_or_file: &str, dir: &Path) -> Result<u8
                 &json!({"transcript": name, "passed": problems.is_empty(), "problems": problems})
                     .to_string(),
             ),
-            Output::Text if problems.is_empty() => print_line(&format!("ok      {name}")),
-            Output::Text => {
+            Output::Text | Output::Csv if problems.is_empty() => {
+                print_line(&format!("ok      {name}"))
+            }
+            Output::Text | Output::Csv => {
                 print_line(&format!("FAILED  {name}"));
                 for problem in &problems {
                     print_line(&format!("        {problem}"));
@@ -459,7 +461,9 @@ pub async fn export(cli: &Invocation, dir: &Path) -> Result<u8, UsageError> {
                 "sha256": plugin.sha256(),
             })
             .to_string(),
-            Output::Text => format!("{vendor} {} -> {}", plugin.info().version, path.display()),
+            Output::Text | Output::Csv => {
+                format!("{vendor} {} -> {}", plugin.info().version, path.display())
+            }
         };
         print_line(&line);
     }

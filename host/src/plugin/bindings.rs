@@ -1,19 +1,14 @@
-//! The workspace's one `bindgen!`: the WIT contract as host-side Rust types.
+//! The WIT contract as host-side Rust types: one `bindgen!` per contract version, as Zed's
+//! extension host keeps one per `since_vX` folder.
+//!
+//! The host's own types are those of the newest contract ([`v0_2`], re-exported here); an
+//! older plugin's values are converted up at the boundary (see [`v0_1`]), so nothing past
+//! `plugin::PluginInstance` knows which contract a plugin speaks.
 
-// Generated items without WIT docs (call_* helpers, the world struct) would warn.
-#![allow(missing_docs)]
+pub mod v0_1;
+pub mod v0_2;
 
-wasmtime::component::bindgen!({
-    path: "../wit/v0.1.0",
-    world: "vendor-plugin",
-    // Async, so the WASI calls a plugin makes (e.g. writing a panic message to stderr) run
-    // on the host's tokio runtime instead of trying to start one of their own.
-    exports: { default: async },
-    additional_derives: [serde::Serialize, serde::Deserialize, PartialEq, Eq],
-});
-
-pub use self::exports::tenantctl::plugin::plugin::Guest;
-pub use self::tenantctl::plugin::types::*;
+pub use v0_2::{Guest, *};
 
 impl Action {
     /// The action's name as the CLI spells it.
@@ -23,6 +18,8 @@ impl Action {
             Action::Disable => "disable",
             Action::Enable => "enable",
             Action::Offboard => "offboard",
+            Action::List => "list",
+            Action::Delete => "delete",
         }
     }
 }

@@ -13,7 +13,7 @@ use wasmparser::{Encoding, Parser, Payload};
 pub const INTERFACE: &str = "tenantctl:plugin/plugin";
 
 /// The contract versions this host speaks: one binding per minor version.
-pub const SUPPORTED: &[&str] = &["0.1"];
+pub const SUPPORTED: &[&str] = &["0.1", "0.2"];
 
 /// The contract version `bytes` was built for, after checking that it is a component this
 /// host can speak to.
@@ -131,6 +131,8 @@ mod tests {
         assert_eq!(read(&bytes).unwrap(), semver::Version::new(0, 1, 0));
         let bytes = component_exporting("tenantctl:plugin/plugin@0.1.7");
         assert_eq!(read(&bytes).unwrap(), semver::Version::new(0, 1, 7));
+        let bytes = component_exporting("tenantctl:plugin/plugin@0.2.0");
+        assert_eq!(read(&bytes).unwrap(), semver::Version::new(0, 2, 0));
     }
 
     #[test]
@@ -138,7 +140,10 @@ mod tests {
         let err = read(&component_exporting("tenantctl:plugin/plugin@9.0.0"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("9.0.0") && err.contains("0.1.x"), "{err}");
+        assert!(
+            err.contains("9.0.0") && err.contains("0.1.x and 0.2.x"),
+            "{err}"
+        );
         let err = read(&component_exporting("tenantctl:plugin/plugin@0.9.0"))
             .unwrap_err()
             .to_string();

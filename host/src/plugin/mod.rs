@@ -20,17 +20,14 @@ use anyhow::{Context as _, Result, bail};
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 
-use bindings::{
-    ActionRequest, ActionStep, Context, HttpResponse, LoginStep, PluginInfo, Session, VendorPlugin,
-    VendorPluginPre,
-};
+use bindings::{ActionRequest, ActionStep, Context, HttpResponse, LoginStep, PluginInfo, Session};
 use cache::CompileCache;
 pub use cache::sha256_hex;
 pub use sandbox::Limits;
 use sandbox::SandboxState;
 
 /// The newest contract version this host implements (the WIT package version).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,9 +101,28 @@ impl Runtime {
             .instantiate_pre(&cached.component)
             .map_err(anyhow::Error::from)
             .context("linking the plugin: it imports something tenantctl does not provide")?;
-        let pre = VendorPluginPre::new(instance_pre).map_err(anyhow::Error::from).with_context(|| {
-            format!("the component does not export the {}@{contract} interface in the shape this host speaks", contract::INTERFACE)
-        })?;
+        let shape = || {
+            format!(
+                "the component does not export the {}@{contract} interface in the shape this \
+                 host speaks",
+                contract::INTERFACE
+            )
+        };
+        // The contract read from the exports picks the binding (`contract::read` refused
+        // every other minor).
+        let pre = if contract.minor == 1 {
+            Pre::V0_1(
+                bindings::v0_1::VendorPluginPre::new(instance_pre)
+                    .map_err(anyhow::Error::from)
+                    .with_context(shape)?,
+            )
+        } else {
+            Pre::V0_2(
+                bindings::v0_2::VendorPluginPre::new(instance_pre)
+                    .map_err(anyhow::Error::from)
+                    .with_context(shape)?,
+            )
+        };
         let mut plugin = Plugin {
             info: PluginInfo {
                 vendor: String::new(),
@@ -184,13 +200,25 @@ fn validate(info: &PluginInfo, exported: &semver::Version) -> Result<()> {
     Ok(())
 }
 
+/// A linked plugin, in the binding of the contract it speaks.
+enum Pre {
+    V0_1(bindings::v0_1::VendorPluginPre<SandboxState>),
+    V0_2(bindings::v0_2::VendorPluginPre<SandboxState>),
+}
+
+/// A live plugin instance, in the binding of the contract it speaks.
+enum Bindings {
+    V0_1(bindings::v0_1::VendorPlugin),
+    V0_2(bindings::v0_2::VendorPlugin),
+}
+
 /// A compiled, described plugin, ready to instantiate.
 pub struct Plugin {
     info: PluginInfo,
     source: PluginSource,
     sha256: String,
     bytes: Vec<u8>,
-    pre: VendorPluginPre<SandboxState>,
+    pre: Pre,
     engine: Engine,
     limits: Limits,
 }
@@ -237,12 +265,20 @@ impl Plugin {
         &self.limits
     }
 
-    /// True when the plugin says `action` cannot be undone by tenantctl (it needs `--yes`).
+    /// The contract version the plugin speaks, e.g. `0.1.0`.
+    pub fn contract(&self) -> &str {
+        &self.info.contract
+    }
+
+    /// True when `action` cannot be undone by tenantctl (it needs `--yes`): what the plugin
+    /// says, and always for `delete`, whatever the plugin says.
     pub fn is_destructive(&self, action: bindings::Action) -> bool {
-        self.info
-            .actions
-            .iter()
-            .any(|info| info.action == action && info.destructive)
+        action == bindings::Action::Delete
+            || self
+                .info
+                .actions
+                .iter()
+                .any(|info| info.action == action && info.destructive)
     }
 
     /// True when the plugin offers `action`.
@@ -266,11 +302,11 @@ impl Plugin {
         });
         store.set_epoch_deadline(1);
         store.data_mut().start_call();
-        let bindings = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|err| self.error("instantiate", 0, err, &store))?;
+        let instantiated = match &self.pre {
+            Pre::V0_1(pre) => pre.instantiate_async(&mut store).await.map(Bindings::V0_1),
+            Pre::V0_2(pre) => pre.instantiate_async(&mut store).await.map(Bindings::V0_2),
+        };
+        let bindings = instantiated.map_err(|err| self.error("instantiate", 0, err, &store))?;
         Ok(PluginInstance {
             plugin: self,
             store,
@@ -352,21 +388,22 @@ impl fmt::Display for PluginError {
 
 impl std::error::Error for PluginError {}
 
-/// One live instance of a plugin, used for one operation.
+/// One live instance of a plugin, used for one operation. Whatever contract the plugin
+/// speaks, its calls take and return the host's (0.2) types.
 pub struct PluginInstance<'a> {
     plugin: &'a Plugin,
     store: Store<SandboxState>,
-    bindings: VendorPlugin,
+    bindings: Bindings,
     calls: usize,
 }
 
 impl PluginInstance<'_> {
     /// Starts a call: a fresh deadline, and the call counted for error messages.
-    fn begin_call(&mut self) -> (&bindings::Guest, &mut Store<SandboxState>) {
+    fn begin_call(&mut self) -> (&Bindings, &mut Store<SandboxState>) {
         self.calls += 1;
         self.store.set_epoch_deadline(1);
         self.store.data_mut().start_call();
-        (self.bindings.tenantctl_plugin_plugin(), &mut self.store)
+        (&self.bindings, &mut self.store)
     }
 
     fn end_call<T>(
@@ -379,15 +416,31 @@ impl PluginInstance<'_> {
 
     /// Calls `describe`.
     pub async fn describe(&mut self) -> Result<PluginInfo, PluginError> {
-        let (guest, store) = self.begin_call();
-        let result = guest.call_describe(store).await;
+        let result = match self.begin_call() {
+            (Bindings::V0_1(b), store) => b
+                .tenantctl_plugin_plugin()
+                .call_describe(store)
+                .await
+                .map(Into::into),
+            (Bindings::V0_2(b), store) => b.tenantctl_plugin_plugin().call_describe(store).await,
+        };
         self.end_call("describe", result)
     }
 
     /// Calls `begin-login`.
     pub async fn begin_login(&mut self, ctx: &Context) -> Result<LoginStep, PluginError> {
-        let (guest, store) = self.begin_call();
-        let result = guest.call_begin_login(store, ctx).await;
+        let result = match self.begin_call() {
+            (Bindings::V0_1(b), store) => b
+                .tenantctl_plugin_plugin()
+                .call_begin_login(store, &bindings::v0_1::context(ctx))
+                .await
+                .map(Into::into),
+            (Bindings::V0_2(b), store) => {
+                b.tenantctl_plugin_plugin()
+                    .call_begin_login(store, ctx)
+                    .await
+            }
+        };
         self.end_call("begin-login", result)
     }
 
@@ -398,20 +451,58 @@ impl PluginInstance<'_> {
         state: &[u8],
         response: &HttpResponse,
     ) -> Result<LoginStep, PluginError> {
-        let (guest, store) = self.begin_call();
-        let result = guest.call_resume_login(store, ctx, state, response).await;
+        let result = match self.begin_call() {
+            (Bindings::V0_1(b), store) => b
+                .tenantctl_plugin_plugin()
+                .call_resume_login(
+                    store,
+                    &bindings::v0_1::context(ctx),
+                    state,
+                    &bindings::v0_1::http_response(response),
+                )
+                .await
+                .map(Into::into),
+            (Bindings::V0_2(b), store) => {
+                b.tenantctl_plugin_plugin()
+                    .call_resume_login(store, ctx, state, response)
+                    .await
+            }
+        };
         self.end_call("resume-login", result)
     }
 
-    /// Calls `begin-action`.
+    /// Calls `begin-action`. A 0.1 plugin cannot be asked for what 0.1 lacks (`list`,
+    /// `delete`): that fails here, before the plugin runs.
     pub async fn begin_action(
         &mut self,
         ctx: &Context,
         session: &Session,
         request: &ActionRequest,
     ) -> Result<ActionStep, PluginError> {
-        let (guest, store) = self.begin_call();
-        let result = guest.call_begin_action(store, ctx, session, request).await;
+        let result = match self.begin_call() {
+            (Bindings::V0_1(b), store) => match bindings::v0_1::action_request(request) {
+                Some(old) => b
+                    .tenantctl_plugin_plugin()
+                    .call_begin_action(
+                        store,
+                        &bindings::v0_1::context(ctx),
+                        &bindings::v0_1::session(session),
+                        &old,
+                    )
+                    .await
+                    .map(Into::into),
+                None => Err(wasmtime::Error::msg(format!(
+                    "contract 0.1 has no {} action (it arrived in contract 0.2); use a plugin \
+                     built for contract 0.2",
+                    request.action.name()
+                ))),
+            },
+            (Bindings::V0_2(b), store) => {
+                b.tenantctl_plugin_plugin()
+                    .call_begin_action(store, ctx, session, request)
+                    .await
+            }
+        };
         self.end_call("begin-action", result)
     }
 
@@ -423,10 +514,24 @@ impl PluginInstance<'_> {
         state: &[u8],
         response: &HttpResponse,
     ) -> Result<ActionStep, PluginError> {
-        let (guest, store) = self.begin_call();
-        let result = guest
-            .call_resume_action(store, ctx, session, state, response)
-            .await;
+        let result = match self.begin_call() {
+            (Bindings::V0_1(b), store) => b
+                .tenantctl_plugin_plugin()
+                .call_resume_action(
+                    store,
+                    &bindings::v0_1::context(ctx),
+                    &bindings::v0_1::session(session),
+                    state,
+                    &bindings::v0_1::http_response(response),
+                )
+                .await
+                .map(Into::into),
+            (Bindings::V0_2(b), store) => {
+                b.tenantctl_plugin_plugin()
+                    .call_resume_action(store, ctx, session, state, response)
+                    .await
+            }
+        };
         self.end_call("resume-action", result)
     }
 

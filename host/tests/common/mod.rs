@@ -122,14 +122,14 @@ pub fn commvault_account(sim: &CommvaultSim, http: HttpSettings) -> Account {
 pub fn by_id(action: tenantctl::Action, id: impl ToString) -> ActionRequest {
     ActionRequest {
         action,
-        tenant: TenantSelector::Id(id.to_string()),
+        tenant: Some(TenantSelector::Id(id.to_string())),
     }
 }
 
 pub fn by_name(action: tenantctl::Action, name: &str) -> ActionRequest {
     ActionRequest {
         action,
-        tenant: TenantSelector::Name(name.to_string()),
+        tenant: Some(TenantSelector::Name(name.to_string())),
     }
 }
 
