@@ -233,7 +233,7 @@ fn resume_runs_failed_rows_again_and_a_fixed_row_keeps_the_rest_resumable() {
     let input = env.write("fleet.csv", &rows("acronsi,disable,typo"));
     env.acronis.inject(
         FaultRule::new(Fault::status(403))
-            .path(&format!("/tenants/{}", ids[2]))
+            .path(format!("/tenants/{}", ids[2]))
             .always(),
     );
     let first = env.apply(&input, &[]).code(1);

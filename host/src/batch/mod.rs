@@ -165,8 +165,6 @@ impl StopFlag {
     }
 }
 
-/// Picks a transport by vendor instead of HTTP (tests and embedders).
-
 /// Runs a batch, printing each row's result through `emit` as it completes.
 pub struct Batch<'a> {
     catalog: &'a Catalog,
