@@ -117,6 +117,15 @@ pub fn has_userinfo(url: &Url) -> bool {
     !url.username().is_empty() || url.password().is_some()
 }
 
+/// `url` without its user name and password, for messages.
+fn without_userinfo(url: &Url) -> Url {
+    let mut shown = url.clone();
+    // Only URLs that cannot have userinfo refuse these, and those have none to remove.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown
+}
+
 /// Why one attempt got no response.
 enum AttemptError {
     /// What reqwest reported.
@@ -368,7 +377,7 @@ impl HttpClient {
             SendError::Refused(format!(
                 "asked for a request tenantctl cannot send ({} {}): {why}; nothing was sent",
                 crate::redact::method_name(request.method),
-                crate::redact::scrub(url.as_str())
+                crate::redact::scrub(without_userinfo(url).as_str())
             ))
         };
         if has_userinfo(url) {
@@ -556,7 +565,7 @@ pub fn certificate_problem(err: &(dyn std::error::Error + 'static)) -> Option<St
 
 /// `bytes` for people: `16 MiB`, `1500 bytes`.
 fn byte_size(bytes: usize) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{bytes} bytes")
@@ -659,6 +668,115 @@ mod tests {
                 "attempt {attempt}: {wait:?} not within {ceiling:?}"
             );
         }
+    }
+
+    /// A loopback server that answers every connection with `response` and counts them.
+    fn serve(response: &'static [u8]) -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/x", listener.local_addr().unwrap())).unwrap();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                let _ = stream.write_all(response);
+            }
+        });
+        (url, connections)
+    }
+
+    fn get(url: &Url, headers: Vec<Header>) -> HttpRequest {
+        HttpRequest {
+            method: Method::Get,
+            url: url.to_string(),
+            headers,
+            body: vec![],
+            body_secret: false,
+            effect: Effect::Read,
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_oversized_chunked_response_fails_the_request() {
+        // No Content-Length: the cap is found while reading.
+        let chunk = "8000\r\n".to_string() + &"x".repeat(0x8000) + "\r\n";
+        let body = chunk.repeat(4) + "0\r\n\r\n";
+        let response: &'static [u8] = Box::leak(
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{body}")
+                .into_bytes()
+                .into_boxed_slice(),
+        );
+        let (url, connections) = serve(response);
+        let client = HttpClient::new(HttpSettings {
+            max_response_bytes: 0x10000,
+            ..HttpSettings::default()
+        })
+        .unwrap();
+        let err = runtime()
+            .block_on(client.send(&url, &get(&url, vec![])))
+            .unwrap_err();
+        match err {
+            SendError::TooLarge(message) => {
+                assert!(message.contains("went on past 65536 bytes"), "{message}")
+            }
+            other => panic!("not TooLarge: {other:?}"),
+        }
+        assert_eq!(
+            connections.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "not retried"
+        );
+
+        // The same answer within the cap is delivered whole.
+        let client = HttpClient::new(HttpSettings::default()).unwrap();
+        let delivered = runtime()
+            .block_on(client.send(&url, &get(&url, vec![])))
+            .unwrap();
+        assert_eq!(delivered.response.body.len(), 4 * 0x8000);
+    }
+
+    #[test]
+    fn requests_that_cannot_be_built_are_refused_before_any_connection() {
+        let (url, connections) = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        let client = HttpClient::new(HttpSettings::default()).unwrap();
+        let header = |name: &str, value: &str| Header {
+            name: name.into(),
+            value: value.into(),
+            secret: true,
+        };
+        let mut with_userinfo = url.clone();
+        with_userinfo.set_username("user").unwrap();
+        with_userinfo.set_password(Some("pass")).unwrap();
+        let started = std::time::Instant::now();
+        for (target, headers) in [
+            (url.clone(), vec![header("X-Bad", "a\r\nHost: evil.test")]),
+            (url.clone(), vec![header("Bad Name", "1")]),
+            (url.clone(), vec![header("Host", "evil.test")]),
+            (url.clone(), vec![header("proxy-authorization", "x")]),
+            (with_userinfo, vec![]),
+        ] {
+            let err = runtime()
+                .block_on(client.send(&target, &get(&target, headers)))
+                .unwrap_err();
+            assert!(matches!(err, SendError::Refused(_)), "{err:?}");
+            assert!(!err.to_string().contains("pass@"), "{err}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(250),
+            "no backoff: not retried"
+        );
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[test]
