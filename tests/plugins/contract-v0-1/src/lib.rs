@@ -62,10 +62,15 @@ impl Guest for Classic {
                 .map(|c| c.value.clone())
                 .unwrap_or_default()
         };
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", value("client-id"), value("client-secret")));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            value("client-id"),
+            value("client-secret")
+        ));
         let mut request = request(Method::Post, format!("{}/idp/token", api(&ctx)), None);
-        request.headers.push(header("Authorization", &format!("Basic {basic}"), true));
+        request
+            .headers
+            .push(header("Authorization", &format!("Basic {basic}"), true));
         request.headers.push(header(
             "Content-Type",
             "application/x-www-form-urlencoded",
@@ -84,7 +89,9 @@ impl Guest for Classic {
         match (response.status, body["access_token"].as_str()) {
             (200, Some(token)) => LoginStep::Done(Session {
                 token: token.into(),
-                expires_at: body["expires_on"].as_u64().and_then(|at| u32::try_from(at).ok()),
+                expires_at: body["expires_on"]
+                    .as_u64()
+                    .and_then(|at| u32::try_from(at).ok()),
                 data: Vec::new(),
             }),
             (401, _) => LoginStep::Failed(Failure::Auth(detail(&response, "credentials refused"))),
