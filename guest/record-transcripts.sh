@@ -48,6 +48,7 @@ rm -f guest/acronis/transcripts/*.json guest/commvault/transcripts/*.json guest/
 root=$(fixture "$acronis_root" root_id)
 acme=$(fixture "$acronis_root" acme_corp_id)
 foreign=$(fixture "$acronis_root" foreign_id)
+dormant=$(fixture "$acronis_root" dormant_id)
 record acronis status-by-name status --tenant-name "Acme Corp"
 record acronis disable-dry-run disable --tenant-name "Acme Corp" --dry-run
 record acronis disable-by-name disable --tenant-name "Acme Corp"
@@ -74,6 +75,11 @@ fault "$acronis_root" '{"method": "PUT", "times": null, "fault": {"kind": "statu
 record acronis rate-limited disable --tenant "$acme"
 fault "$acronis_root" '{"method": "GET", "path": "/api/2/tenants/", "times": null, "fault": {"kind": "delay", "ms": 1500}}'
 record acronis timeout status --tenant "$acme" --timeout 1
+record acronis delete-enabled-refused delete --tenant "$acme" --expect-name "Acme Corp" --yes
+record acronis delete-dry-run delete --tenant-name "Dormant Ltd" --expect-name "Dormant Ltd" --dry-run
+fault "$acronis_root" '{"method": "DELETE", "fault": {"kind": "concurrent_change"}}'
+record acronis delete-conflict-then-success delete --tenant "$dormant" --expect-name "Dormant Ltd" --yes
+record acronis status-after-delete-not-found status --tenant "$dormant"
 
 # --- Commvault
 acme=$(fixture "$commvault_root" acme_corp_id)
@@ -81,6 +87,8 @@ halfway=$(fixture "$commvault_root" halfway_id)
 dormant=$(fixture "$commvault_root" dormant_id)
 record commvault status-by-name status --tenant-name "ACME CORP"
 record commvault status-partly-deactivated status --tenant "$halfway"
+record commvault delete-partly-deactivated-refused delete --tenant "$halfway" --expect-name "Halfway Inc" --yes
+record commvault delete-active-refused delete --tenant-name "acme corp" --expect-name "Acme Corp" --yes
 record commvault disable-dry-run disable --tenant-name "acme corp" --dry-run
 record commvault disable-by-name disable --tenant-name "acme corp"
 record commvault disable-already-deactivated disable --tenant "$acme"
@@ -103,6 +111,10 @@ fault "$commvault_root" '{"path": "/action/activate", "times": null, "fault": {"
 record commvault rate-limited enable --tenant "$halfway"
 fault "$commvault_root" '{"method": "GET", "path": "/organization/", "times": null, "fault": {"kind": "non_json", "status": 503}}'
 record commvault server-error-html status --tenant "$acme"
+fault "$commvault_root" '{"method": "DELETE", "fault": {"kind": "http200_error", "code": 2, "message": "The company has plans associated with it"}}'
+record commvault delete-refused-in-http-200 delete --tenant "$halfway" --expect-name "Halfway Inc" --yes
+record commvault delete-dry-run delete --tenant "$halfway" --expect-name "Halfway Inc" --dry-run
+record commvault delete-deactivated delete --tenant "$halfway" --expect-name "Halfway Inc" --yes
 
 # --- Veeam Service Provider Console
 acme=$(fixture "$vspc_root" acme_corp_uid)
@@ -127,3 +139,9 @@ fault "$vspc_root" '{"method": "GET", "path": "/companies/", "times": null, "fau
 record vspc server-error status --tenant "$acme"
 fault "$vspc_root" '{"method": "GET", "path": "/companies/", "times": null, "fault": {"kind": "non_json", "status": 502}}'
 record vspc proxy-error-html status --tenant "$acme"
+# Dormant Ltd is Active here (enable-by-id), Acme Corp Disabled (disable-by-name; the
+# rate-limited enable changed nothing).
+record vspc delete-active-refused delete --tenant "$dormant" --expect-name "Dormant Ltd" --yes
+fault "$vspc_root" '{"method": "DELETE", "fault": {"kind": "async_failure", "message": "Agents could not be removed"}}'
+record vspc delete-async-failed delete --tenant "$acme" --expect-name "Acme Corp" --yes
+record vspc delete-async delete --tenant-name "acme corp" --expect-name "Acme Corp" --yes

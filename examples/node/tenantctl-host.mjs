@@ -1,15 +1,17 @@
 // A small Node.js host for tenantctl vendor plugins (WebAssembly components).
 //
 // A plugin never performs I/O. It answers each call with a request for the host to send
-// (`{tag: "send", val: outgoing}`) or with its result, and the host calls it again with
-// the response. This module does the host's part with `fetch`, the way the Rust host does
-// in host/src/account.rs, minus retries, audit records and size limits:
+// (`{tag: "send", val: outgoing}`), a page of a listing (`{tag: "page", val: {tenants,
+// next}}`) or its result, and the host calls it again with the response. This module does
+// the host's part with `fetch`, the way the Rust host does in host/src/account/, minus
+// retries, audit records, caching and size limits:
 //
 //   const plugin = await loadPlugin("plugins/acronis.wasm");   // transpiled with jco
 //   const account = new Account(plugin, { baseUrl, config: { "client-id": id, "client-secret": secret } });
 //   const { outcome } = await account.run({ action: "disable", tenant: { tag: "name", val: "Acme Corp" } });
+//   for await (const tenant of account.tenants()) console.log(tenant.id, tenant.name, tenant.enabled);
 //
-// The values passing in and out are the WIT types of wit/types.wit as jco renders them:
+// The values passing in and out are the WIT types of wit/v0.2.0/types.wit as jco renders them:
 // records are plain objects with camelCase fields, variants `{tag, val}`, enums strings,
 // options `T | undefined`, `list<u8>` Uint8Array, u16/u32 numbers (see README.md).
 
@@ -27,8 +29,14 @@ export const REDACTED = "<redacted>";
 /** Renew a session this many seconds before the vendor says it expires. */
 const RENEW_MARGIN_SECS = 60;
 
-/** Requests one operation may make before the host stops the plugin. */
+/** Requests one operation may make before the host stops the plugin (a listing: per page). */
 const MAX_STEPS = 50;
+
+/** The longest an operation may ask the host to wait in all (`outgoing.waitMs`) before
+ * the host gives up on it. */
+const MAX_WAIT_MS = 5 * 60_000;
+
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 /** A failure of an operation: `kind` is a `failure` case of the contract (`auth`,
  * `not-found`, ...) or one of the host's own: `plugin` (the plugin broke the contract or
@@ -236,6 +244,9 @@ export class Account {
      * @param request an `action-request`, e.g. `{action: "disable", tenant: {tag: "name", val: "Acme Corp"}}`
      */
     async run(request, { dryRun = false } = {}) {
+        if (request.action === "list") {
+            throw new TypeError("a listing comes page by page: use account.tenants()");
+        }
         for (let attempt = 1; ; attempt += 1) {
             const session = await this.session({ renew: attempt > 1 });
             const result = await this.#attempt(session, request, dryRun);
@@ -290,21 +301,78 @@ export class Account {
         return step.val;
     }
 
+    /**
+     * Lists every tenant the account can act on, as an async iterator of `listed-tenant`
+     * records (`{id, name, enabled}`, `enabled` undefined when the vendor does not say),
+     * page by page as the plugin emits them: memory does not grow with the listing. A
+     * session refused before the first page is renewed once; a failure later throws
+     * `TenantctlError` after the tenants already yielded.
+     */
+    async *tenants() {
+        const request = { action: "list", tenant: undefined };
+        for (let attempt = 1; ; attempt += 1) {
+            const session = await this.session({ renew: attempt > 1 });
+            let pages = 0;
+            let outcome;
+            for await (const item of this.#steps(session, request, false)) {
+                if (item.outcome) {
+                    outcome = item.outcome;
+                } else {
+                    pages += 1;
+                    yield* item.tenants;
+                }
+            }
+            if (!outcome) return;
+            if (outcome.error?.tag === "session-expired" && pages === 0 && attempt === 1) continue;
+            const failure = outcome.error ?? { tag: "plugin", val: { message: "the listing ended without its last page" } };
+            const { message } = failureDetail(failure);
+            throw new TenantctlError(failure.tag, `listing ${this.#plugin.info.vendor} tenants: ${message}`, failure);
+        }
+    }
+
     async #attempt(session, request, dryRun) {
+        for await (const item of this.#steps(session, request, dryRun)) {
+            if (item.tenants) {
+                throw new TenantctlError("plugin", `${this.#plugin} emitted a listing page for ${request.action}`);
+            }
+            return item;
+        }
+        throw new TenantctlError("plugin", `${this.#plugin} ended ${request.action} without an outcome`);
+    }
+
+    /** Drives one action: yields `{tenants}` for each page, then `{outcome}` (or
+     * `{planned}` in a dry run); a listing's last page ends it without an outcome. */
+    async *#steps(session, request, dryRun) {
         const plugin = await this.#exports();
         const ctx = this.#context();
         let step = this.#call("beginAction", () => plugin.beginAction(ctx, session, request));
-        for (let steps = 1; step.tag === "send"; steps += 1) {
-            const outgoing = step.val;
+        let waited = 0;
+        for (let steps = 1; step.tag === "send" || step.tag === "page"; steps += 1) {
+            let outgoing = step.val;
+            if (step.tag === "page") {
+                yield { tenants: step.val.tenants };
+                if (!step.val.next) return;
+                outgoing = step.val.next;
+                steps = 1;
+            }
             this.#check(outgoing, steps);
             if (dryRun && outgoing.request.effect !== "read") {
-                return { planned: { ...this.#plan(outgoing.request, session), effect: outgoing.request.effect, intent: outgoing.intent } };
+                yield { planned: { ...this.#plan(outgoing.request, session), effect: outgoing.request.effect, intent: outgoing.intent } };
+                return;
+            }
+            if (outgoing.waitMs) {
+                // An asynchronous vendor operation being polled: wait as asked, within a cap.
+                waited += outgoing.waitMs;
+                if (waited > MAX_WAIT_MS) {
+                    throw new TenantctlError("timeout", `${this.#plugin} waited more than ${MAX_WAIT_MS / 1000} s for the vendor in one operation`);
+                }
+                await sleep(outgoing.waitMs);
             }
             const response = await this.#send(outgoing.request);
             step = this.#call("resumeAction", () => plugin.resumeAction(ctx, session, outgoing.state, response));
         }
         this.#expect(step, "done", "beginAction/resumeAction");
-        return { outcome: step.val };
+        yield { outcome: step.val };
     }
 
     /** Calls the plugin; a trap (or a denied WASI call) fails the operation, not the host. */

@@ -5,7 +5,9 @@ tenantctl's vendor plugins are WebAssembly components that never do I/O (the con
 with a step: ``send`` (an HTTP request for the host to perform, plus opaque state),
 ``done`` (a session) or ``failed``. The host performs the request and calls
 ``resume-login`` with the response and the state, until the plugin is done. Actions on a
-tenant run the same way with ``begin-action`` / ``resume-action``.
+tenant run the same way with ``begin-action`` / ``resume-action``; a listing (contract
+0.2) answers ``page`` steps, each with tenants and the request for the next page, and a
+request may ask the host to wait first (``wait-ms``, when polling the vendor).
 
 This module is that loop for wasmtime-py's runtime component API
 (``wasmtime.component``, wasmtime-py 39 and later) and ``urllib``. It is an example, kept
@@ -31,6 +33,8 @@ Typical use::
                       {"client-id": "...", "client-secret": "..."})
     outcome = account.run("disable", tenant_by_name("Acme Corp"))
     print(to_plain(outcome))
+    for tenant in account.tenants():
+        print(tenant.id, tenant.name, tenant.enabled)
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import wasmtime
 from wasmtime.component import Component, Linker, Record, Variant
@@ -52,6 +56,7 @@ __all__ = [
     "Account",
     "HostError",
     "HttpSender",
+    "ListingFailed",
     "LoginFailed",
     "Plugin",
     "PluginError",
@@ -70,8 +75,8 @@ __all__ = [
 
 #: The WIT interface every plugin exports; the version after ``@`` is the contract's.
 INTERFACE_PREFIX = "tenantctl:plugin/plugin@"
-#: The four values of the WIT ``action`` enum, as wasmtime-py spells them.
-ACTIONS = ("status", "disable", "enable", "offboard")
+#: The values of the WIT ``action`` enum, as wasmtime-py spells them.
+ACTIONS = ("status", "disable", "enable", "offboard", "list", "delete")
 #: The same caps as the Rust host's defaults (``host/src/plugin/sandbox.rs``).
 MAX_STEPS = 50
 MAX_REQUEST_BYTES = 1 << 20
@@ -83,6 +88,8 @@ MEMORY_BYTES = 64 << 20
 FUEL_PER_CALL = 1_000_000_000
 #: Renew a session this many seconds before the vendor says it expires.
 RENEW_MARGIN_SECS = 60
+#: The longest one operation may ask the host to wait in all (``wait-ms``).
+MAX_WAIT_SECS = 300
 
 
 # --------------------------------------------------------------------------------------
@@ -118,8 +125,9 @@ def tenant_by_id(tenant_id: str) -> Variant:
     return Variant("id", tenant_id)
 
 
-def action_request(action: str, tenant: Variant) -> Record:
-    """An ``action-request``: the ``action`` enum is a plain ``str`` such as ``"disable"``."""
+def action_request(action: str, tenant: Optional[Variant]) -> Record:
+    """An ``action-request``: the ``action`` enum is a plain ``str`` such as ``"disable"``;
+    ``tenant`` is an ``option<tenant-selector>``, ``None`` for ``"list"`` (and only then)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
     return record({"action": action, "tenant": tenant})
@@ -187,6 +195,17 @@ class RefusedRequest(PluginError):
 
 class TransportError(HostError):
     """The request could not be delivered or its response not read."""
+
+
+class ListingFailed(HostError):
+    """A listing ended with the plugin's ``failure`` (a Variant); the pages before stand."""
+
+    def __init__(self, failure: Variant):
+        detail = failure.payload
+        if failure.tag == "rate-limited":
+            detail = field(detail, "detail")
+        super().__init__(f"listing failed ({failure.tag}): {field(detail, 'message')}")
+        self.failure = failure
 
 
 class LoginFailed(HostError):
@@ -440,12 +459,15 @@ class Account:
         timeout: float = 30.0,
         proxies: Optional[Mapping[str, str]] = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ):
+        """``sleep`` is how the host waits when a plugin polls the vendor (``wait-ms``)."""
         self.plugin = plugin
         self.base_url = base_url
         self.config = dict(config)
         self.http = HttpSender(base_url, timeout=timeout, proxies=proxies)
         self.clock = clock
+        self.sleep = sleep
         self.session: Optional[Record] = None
         #: Logins performed, and requests sent, by this account.
         self.logins = 0
@@ -454,8 +476,9 @@ class Account:
     def _context(self) -> Record:
         return context(self.base_url, self.config, self.clock())
 
-    def _exchange(self, outgoing: Record, steps: int, login: bool) -> Record:
-        """Checks a ``send`` step against the contract, then sends its request."""
+    def _exchange(self, outgoing: Record, steps: int, login: bool, waited: list[float]) -> Record:
+        """Checks a ``send`` step against the contract, waits as long as it asks (adding
+        to ``waited[0]``, the operation's total), then sends its request."""
         request = outgoing.request
         if steps > MAX_STEPS:
             raise PluginError(f"{self.plugin} made more than {MAX_STEPS} requests in one operation")
@@ -463,6 +486,12 @@ class Account:
             raise PluginError(f"{self.plugin} asked to send a write while logging in; refused")
         if request.effect != "read" and outgoing.intent is None:
             raise PluginError(f"{self.plugin} asked to send a write without declaring its intent")
+        wait = (field(outgoing, "wait-ms") or 0) / 1000
+        if wait:
+            waited[0] += wait
+            if waited[0] > MAX_WAIT_SECS:
+                raise PluginError(f"{self.plugin} waited more than {MAX_WAIT_SECS} s in one operation")
+            self.sleep(wait)
         response = self.http.send(request)
         self.requests += 1
         return response
@@ -482,7 +511,7 @@ class Account:
                 raise LoginFailed(step.payload)
             outgoing = step.payload  # tag "send": an `outgoing` record
             steps += 1
-            response = self._exchange(outgoing, steps, login=True)
+            response = self._exchange(outgoing, steps, login=True, waited=[0.0])
             step = plugin.resume_login(ctx, outgoing.state, response)
 
     def _current_session(self) -> Record:
@@ -495,17 +524,61 @@ class Account:
             session = self.session = self.login()
         return session
 
-    def _attempt(self, session: Record, request: Record) -> Record:
+    def _steps(self, session: Record, request: Record) -> Iterator[Any]:
+        """Drives one action: yields each ``page`` record of a listing, then the
+        ``outcome`` record it ends with (a listing's last page ends it without one)."""
         ctx = self._context()
         plugin = self.plugin.instantiate()
         step = plugin.begin_action(ctx, session, request)  # an action-step Variant
-        steps = 0
-        while step.tag == "send":
+        steps, waited = 0, [0.0]
+        while step.tag in ("send", "page"):
             outgoing = step.payload
+            if step.tag == "page":  # a `page` record: tenants, and the next request
+                yield step.payload
+                if step.payload.next is None:
+                    return
+                outgoing, steps = step.payload.next, 0
             steps += 1
-            response = self._exchange(outgoing, steps, login=False)
+            response = self._exchange(outgoing, steps, login=False, waited=waited)
             step = plugin.resume_action(ctx, session, outgoing.state, response)
-        return step.payload  # tag "done": the `outcome` record
+        yield step.payload  # tag "done": the `outcome` record
+
+    def _attempt(self, session: Record, request: Record) -> Record:
+        for item in self._steps(session, request):
+            if hasattr(item, "tenants"):
+                raise PluginError(f"{self.plugin} emitted a listing page for {request.action}")
+            return item
+        raise PluginError(f"{self.plugin} ended {request.action} without an outcome")
+
+    def tenants(self) -> Iterator[Record]:
+        """Lists every tenant the account can act on: yields ``listed-tenant`` records
+        (``id``, ``name``, ``enabled``: bool, or None when the vendor does not say) page by
+        page as the plugin emits them, so memory does not grow with the listing. A session
+        refused before the first page is renewed once; any other failure raises
+        :class:`ListingFailed` after the tenants already yielded."""
+        if "list" not in {a.action for a in self.plugin.info.actions}:
+            raise ListingFailed(Variant("unsupported", error_detail(f"{self.plugin.vendor} cannot list tenants")))
+        request = action_request("list", None)
+        for attempt in (1, 2):
+            try:
+                session = self._current_session()
+            except LoginFailed as err:
+                raise ListingFailed(err.failure) from None
+            pages = 0
+            for item in self._steps(session, request):
+                if hasattr(item, "tenants"):
+                    pages += 1
+                    yield from item.tenants
+                    continue
+                error = item.error
+                if error is None:
+                    raise PluginError(f"{self.plugin} ended a listing without its last page")
+                if error.tag == "session-expired" and pages == 0 and attempt == 1:
+                    self.session = None
+                    break
+                raise ListingFailed(error)
+            else:
+                return
 
     def run(self, action: str, tenant: Variant) -> Record:
         """Runs ``action`` (``"status"``, ``"disable"``, ...) on ``tenant`` (a

@@ -277,6 +277,53 @@ class HttpTest(unittest.TestCase):
         self.assertTrue(any(h.name.lower() == "content-type" for h in response.headers))
 
 
+class ListDeleteTest(unittest.TestCase):
+    """Contract 0.2: listings come page by page; delete takes only a disabled tenant."""
+
+    def listed(self, vendor: str) -> list[Record]:
+        tenants = list(account(vendor).tenants())
+        for tenant in tenants:
+            self.assertIs(type(tenant.id), str)
+            self.assertIs(type(tenant.name), str)
+            self.assertIn(type(tenant.enabled), (bool, type(None)))
+        self.assertEqual(len({t.id for t in tenants}), len(tenants), "no tenant twice")
+        return tenants
+
+    def test_listings_match_the_simulator(self) -> None:
+        held = {t["id"]: t for t in sim_state("acronis")["tenants"] if not t["deleted"]}
+        listed = self.listed("acronis")
+        self.assertGreaterEqual(len(listed), 5)
+        for tenant in listed:
+            self.assertIn(tenant.id, held)
+            self.assertIs(tenant.enabled, held[tenant.id]["enabled"], tenant.name)
+        orgs = {str(o["id"]): o for o in sim_state("commvault")["organizations"]}
+        listed = self.listed("commvault")
+        self.assertEqual({t.id for t in listed}, set(orgs))
+        for tenant in listed:
+            self.assertEqual(tenant.name, orgs[tenant.id]["connectName"])
+            self.assertIs(tenant.enabled, orgs[tenant.id]["enabled"], tenant.name)
+
+    def test_delete_refuses_enabled_tenants_and_deletes_disabled_ones(self) -> None:
+        twin = next(t for t in sim_state("acronis")["tenants"] if t["name"] == "Twin Co")
+        refused = account("acronis").run("delete", host.tenant_by_id(twin["id"]))
+        self.assertEqual(refused.error.tag, "invalid-input", host.to_plain(refused))
+        refused = account("commvault").run("delete", host.tenant_by_name("halfway inc"))
+        self.assertEqual(refused.error.tag, "invalid-input", host.to_plain(refused))
+        for vendor in PLUGINS:
+            with self.subTest(vendor=vendor):
+                outcome = account(vendor).run("delete", host.tenant_by_name("Dormant Ltd"))
+                self.assertIsNone(outcome.error, host.to_plain(outcome))
+                self.assertIs(outcome.changed, True)
+                self.assertIs(host.field(outcome, "enabled-before"), False)
+                self.assertIsNone(host.field(outcome, "enabled-after"))
+        acronis = {t["id"]: t for t in sim_state("acronis")["tenants"]}
+        self.assertIs(acronis[twin["id"]]["deleted"], False)
+        self.assertTrue(all(t["deleted"] for t in acronis.values() if t["name"] == "Dormant Ltd"))
+        names = {o["connectName"] for o in sim_state("commvault")["organizations"]}
+        self.assertIn("Halfway Inc", names)
+        self.assertNotIn("Dormant Ltd", names)
+
+
 class CliTest(unittest.TestCase):
     def run_cli(self, *args: str) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARS}

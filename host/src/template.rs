@@ -8,44 +8,41 @@ use anyhow::{Context as _, Result, bail};
 /// The files of the SDK and the contract, as this tenantctl was built with them.
 const SDK_SOURCES: &[(&str, &str)] = &[
     ("sdk/src/lib.rs", include_str!("../../guest/sdk/src/lib.rs")),
-    (
-        "sdk/src/http.rs",
-        include_str!("../../guest/sdk/src/http.rs"),
-    ),
-    (
-        "sdk/src/outcome.rs",
-        include_str!("../../guest/sdk/src/outcome.rs"),
-    ),
-    (
-        "sdk/src/state.rs",
-        include_str!("../../guest/sdk/src/state.rs"),
-    ),
-    (
-        "sdk/src/testing.rs",
-        include_str!("../../guest/sdk/src/testing.rs"),
-    ),
-    (
-        "sdk/wit/types.wit",
-        include_str!("../../wit/v0.1.0/types.wit"),
-    ),
-    (
-        "sdk/wit/plugin.wit",
-        include_str!("../../wit/v0.1.0/plugin.wit"),
-    ),
-    (
-        "sdk/wit/world.wit",
-        include_str!("../../wit/v0.1.0/world.wit"),
-    ),
+    ("sdk/src/decide.rs", include_str!("../../guest/sdk/src/decide.rs")),
+    ("sdk/src/find.rs", include_str!("../../guest/sdk/src/find.rs")),
+    ("sdk/src/http.rs", include_str!("../../guest/sdk/src/http.rs")),
+    ("sdk/src/io.rs", include_str!("../../guest/sdk/src/io.rs")),
+    ("sdk/src/lenient.rs", include_str!("../../guest/sdk/src/lenient.rs")),
+    ("sdk/src/login.rs", include_str!("../../guest/sdk/src/login.rs")),
+    ("sdk/src/outcome.rs", include_str!("../../guest/sdk/src/outcome.rs")),
+    ("sdk/src/state.rs", include_str!("../../guest/sdk/src/state.rs")),
+    ("sdk/src/testing.rs", include_str!("../../guest/sdk/src/testing.rs")),
+    ("sdk/src/vendor.rs", include_str!("../../guest/sdk/src/vendor.rs")),
+    ("sdk/wit/types.wit", include_str!("../../wit/v0.2.0/types.wit")),
+    ("sdk/wit/plugin.wit", include_str!("../../wit/v0.2.0/plugin.wit")),
+    ("sdk/wit/world.wit", WORLD),
 ];
+
+/// The contract the SDK copy implements.
+const WORLD: &str = include_str!("../../wit/v0.2.0/world.wit");
 
 /// Where the SDK finds the contract in this repository, and in a generated crate.
 const WIT_PATHS: [(&str, &str); 2] = [
-    (r#"path: "../../wit/v0.1.0""#, r#"path: "wit""#),
+    (r#"path: "../../wit/v0.2.0""#, r#"path: "wit""#),
     (
-        r#"include_str!("../../../wit/v0.1.0/world.wit")"#,
+        r#"include_str!("../../../wit/v0.2.0/world.wit")"#,
         r#"include_str!("../wit/world.wit")"#,
     ),
 ];
+
+/// The contract version the SDK copy implements, from its world's package line.
+fn contract_version() -> &'static str {
+    WORLD
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("package tenantctl:plugin@"))
+        .and_then(|rest| rest.strip_suffix(';'))
+        .expect("wit/v0.2.0/world.wit declares package tenantctl:plugin@<version>;")
+}
 
 /// Writes a plugin crate for vendor `name` into `dir`, which must not exist or be empty.
 pub fn write(dir: &Path, name: &str) -> Result<()> {
@@ -71,7 +68,7 @@ pub fn write(dir: &Path, name: &str) -> Result<()> {
             .replace("{{name}}", name)
             .replace("{{crate}}", &name.replace('-', "_"))
             .replace("{{env}}", &name.to_ascii_uppercase().replace('-', "_"))
-            .replace("{{contract}}", crate::plugin::CONTRACT_VERSION)
+            .replace("{{contract}}", contract_version())
             .replace("{{sdk_version}}", env!("CARGO_PKG_VERSION"))
     };
     let mut files: Vec<(String, String)> = vec![
@@ -136,6 +133,31 @@ mod tests {
                 lib.contains(ours),
                 "guest/sdk/src/lib.rs no longer contains {ours}; update WIT_PATHS"
             );
+        }
+    }
+
+    #[test]
+    fn the_template_names_the_contract_of_its_sdk_copy() {
+        assert_eq!(contract_version(), "0.2.0");
+        let lib = SDK_SOURCES[0].1;
+        assert!(lib.contains(r#"pub const CONTRACT_VERSION: &str = "0.2.0";"#));
+    }
+
+    #[test]
+    fn every_sdk_module_is_shipped() {
+        let lib = SDK_SOURCES[0].1;
+        for line in lib.lines() {
+            let module = line
+                .strip_prefix("mod ")
+                .or_else(|| line.strip_prefix("pub mod "))
+                .and_then(|rest| rest.strip_suffix(';'));
+            if let Some(module) = module {
+                let path = format!("sdk/src/{module}.rs");
+                assert!(
+                    SDK_SOURCES.iter().any(|(shipped, _)| *shipped == path),
+                    "{path} is missing from SDK_SOURCES"
+                );
+            }
         }
     }
 

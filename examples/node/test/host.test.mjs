@@ -10,7 +10,7 @@ const info = {
     vendor: "fake-vendor",
     displayName: "Fake",
     version: "0.0.1",
-    contract: "0.1.0",
+    contract: "0.2.0",
     urlHint: "https://fake.example",
     actions: [{ action: "disable", description: "", destructive: false }],
     config: [
@@ -122,6 +122,69 @@ test("a write without an intent is refused", async () => {
     const account = new Account(new Plugin(async () => exports, info), { baseUrl: "http://127.0.0.1:8080", fetch });
     await assert.rejects(account.run({ action: "disable", tenant: { tag: "id", val: "1" } }), /without declaring its intent/);
     assert.equal(calls.length, 0);
+});
+
+test("a listing streams its pages and follows each page's next request", async () => {
+    const listed = (id) => ({ id, name: `Tenant ${id}`, enabled: id !== "b" ? true : undefined });
+    const page = (ids, next) => ({ tag: "page", val: { tenants: ids.map(listed), next: next && send(next).val } });
+    const exports = {
+        beginLogin: () => ({ tag: "done", val: session }),
+        beginAction: (ctx, sess, request) => {
+            assert.equal(request.action, "list");
+            assert.equal(request.tenant, undefined);
+            return send("http://127.0.0.1:8080/page/1");
+        },
+        resumeAction: (ctx, sess, state, response) =>
+            calls.length === 1 ? page(["a", "b"], "http://127.0.0.1:8080/page/2") : page(["c"], undefined),
+    };
+    const { fetch, calls } = fakeFetch();
+    const account = new Account(new Plugin(async () => exports, info), { baseUrl: "http://127.0.0.1:8080", fetch });
+    const seen = [];
+    for await (const tenant of account.tenants()) seen.push([tenant.id, tenant.enabled]);
+    assert.deepEqual(seen, [["a", true], ["b", undefined], ["c", true]]);
+    assert.deepEqual(calls.map((c) => c.url), ["http://127.0.0.1:8080/page/1", "http://127.0.0.1:8080/page/2"]);
+    await assert.rejects(account.run({ action: "list" }), /account\.tenants\(\)/);
+});
+
+test("a listing that fails part-way throws after the tenants already listed", async () => {
+    const failure = { tag: "vendor", val: { message: "HTTP 503", httpStatus: 503, vendorCode: undefined } };
+    const exports = {
+        beginLogin: () => ({ tag: "done", val: session }),
+        beginAction: () => send("http://127.0.0.1:8080/page/1"),
+        resumeAction: () =>
+            calls.length === 1
+                ? { tag: "page", val: { tenants: [{ id: "a", name: "A", enabled: true }], next: send("http://127.0.0.1:8080/page/2").val } }
+                : { tag: "done", val: { tenant: undefined, enabledBefore: undefined, enabledAfter: undefined, changed: false, error: failure, notes: [] } },
+    };
+    const { fetch, calls } = fakeFetch();
+    const account = new Account(new Plugin(async () => exports, info), { baseUrl: "http://127.0.0.1:8080", fetch });
+    const seen = [];
+    await assert.rejects(
+        (async () => {
+            for await (const tenant of account.tenants()) seen.push(tenant.id);
+        })(),
+        (err) => err instanceof TenantctlError && err.kind === "vendor" && /HTTP 503/.test(err.message),
+    );
+    assert.deepEqual(seen, ["a"]);
+});
+
+test("waits as long as a poll asks before sending it", async () => {
+    const poll = send("http://127.0.0.1:8080/job");
+    poll.val.waitMs = 120;
+    const exports = {
+        beginLogin: () => ({ tag: "done", val: session }),
+        beginAction: () => poll,
+        resumeAction: () => ({
+            tag: "done",
+            val: { tenant: undefined, enabledBefore: undefined, enabledAfter: undefined, changed: false, error: undefined, notes: [] },
+        }),
+    };
+    const { fetch, calls } = fakeFetch();
+    const account = new Account(new Plugin(async () => exports, info), { baseUrl: "http://127.0.0.1:8080", fetch });
+    const started = Date.now();
+    await account.run({ action: "status", tenant: { tag: "id", val: "1" } });
+    assert.ok(Date.now() - started >= 110, "the host waited before the poll");
+    assert.equal(calls.length, 1);
 });
 
 test("settings come from TENANTCTL_<VENDOR>_<FIELD>", async () => {

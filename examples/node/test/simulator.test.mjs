@@ -145,7 +145,7 @@ test("describe() comes out as plain strings and booleans", () => {
         }
         assert.ok(info.actions.some((a) => a.action === "disable"), `${vendor} offers disable`);
         for (const a of info.actions) {
-            assert.ok(["status", "disable", "enable", "offboard"].includes(a.action));
+            assert.ok(["status", "disable", "enable", "offboard", "delete", "list"].includes(a.action));
             assert.equal(typeof a.description, "string");
             assert.equal(typeof a.destructive, "boolean");
         }
@@ -156,8 +156,23 @@ test("describe() comes out as plain strings and booleans", () => {
             assert.equal(typeof field.required, "boolean");
         }
         assert.ok(info.config.some((f) => f.secret), `${vendor} declares a secret field`);
+        assert.ok(info.actions.some((a) => a.action === "list"), `${vendor} lists`);
+        assert.ok(info.actions.some((a) => a.action === "delete" && a.destructive), `${vendor} deletes`);
     }
 });
+
+/** Every tenant the plugin lists for `vendor`, checking each record's shape. */
+async function listAll(vendor) {
+    const listed = [];
+    for await (const tenant of (await account(vendor)).tenants()) {
+        assertPlain(tenant, `${vendor} listed tenant`);
+        assert.equal(typeof tenant.id, "string");
+        assert.equal(typeof tenant.name, "string");
+        assert.ok(tenant.enabled === undefined || typeof tenant.enabled === "boolean");
+        listed.push(tenant);
+    }
+    return listed;
+}
 
 describe("acronis", () => {
     test("disables Acme Corp", async () => {
@@ -210,6 +225,71 @@ describe("acronis", () => {
         assert.equal(planned.headers.Authorization, "<redacted>");
         assert.ok(!JSON.stringify(planned).includes(simEnv.TENANTCTL_ACRONIS_CLIENT_SECRET));
         assert.equal((await acronisTenant("Acme")).enabled, true, "nothing was changed");
+    });
+});
+
+describe("acronis listing and delete", () => {
+    test("lists every tenant below the API client's own, as the simulator holds them", async () => {
+        const { tenants } = await control("acronis", "tenants");
+        const listed = await listAll("acronis");
+        const dormant = listed.find((t) => t.name === "Dormant Ltd");
+        assert.equal(dormant?.enabled, false);
+        for (const tenant of listed) {
+            const held = tenants.find((t) => t.id === tenant.id);
+            assert.ok(held, `${tenant.name} is a simulator tenant`);
+            assert.equal(tenant.enabled, held.enabled, tenant.name);
+        }
+        assert.ok(listed.length >= 5, `${listed.length} tenants listed`);
+        assert.equal(new Set(listed.map((t) => t.id)).size, listed.length, "no tenant twice");
+    });
+
+    test("deletes a disabled tenant and refuses an enabled one", async () => {
+        const acme = await account("acronis");
+        // "Acme" stays enabled: the dry run above changed nothing.
+        const enabled = await acronisTenant("Acme");
+        const refused = await acme.run({ action: "delete", tenant: { tag: "id", val: enabled.id } });
+        assert.equal(refused.outcome.error?.tag, "invalid-input", JSON.stringify(refused.outcome));
+        assert.equal(refused.outcome.changed, false);
+        assert.equal((await acronisTenant("Acme")).deleted, false, "nothing was deleted");
+
+        const dormant = await acronisTenant("Dormant Ltd");
+        assert.equal(dormant.enabled, false);
+        const { outcome } = await acme.run({ action: "delete", tenant: byName("Dormant Ltd") });
+        assert.equal(outcome.error, undefined, JSON.stringify(outcome.error));
+        assert.equal(outcome.changed, true);
+        assert.equal(outcome.tenant.id, dormant.id);
+        assert.equal(outcome.enabledBefore, false);
+        assert.equal(outcome.enabledAfter, undefined, "a deleted tenant has no state");
+        assert.equal((await acronisTenant("Dormant Ltd")).deleted, true);
+    });
+});
+
+describe("commvault listing and delete", () => {
+    test("lists every company with its state", async () => {
+        const { organizations } = await control("commvault", "tenants");
+        const listed = await listAll("commvault");
+        assert.equal(listed.length, organizations.length);
+        for (const tenant of listed) {
+            const held = organizations.find((o) => String(o.id) === tenant.id);
+            assert.ok(held, `${tenant.name} is a simulator company`);
+            assert.equal(tenant.name, held.connectName);
+            assert.equal(tenant.enabled, held.enabled, tenant.name);
+        }
+    });
+
+    test("deletes a deactivated company and refuses a partly deactivated one", async () => {
+        const cv = await account("commvault");
+        const refused = await cv.run({ action: "delete", tenant: byName("halfway inc") });
+        assert.equal(refused.outcome.error?.tag, "invalid-input", JSON.stringify(refused.outcome));
+        assert.ok(await commvaultOrganization("Halfway Inc"), "nothing was deleted");
+
+        const dormant = await commvaultOrganization("Dormant Ltd");
+        const { outcome } = await cv.run({ action: "delete", tenant: byName("dormant ltd") });
+        assert.equal(outcome.error, undefined, JSON.stringify(outcome.error));
+        assert.equal(outcome.changed, true);
+        assert.equal(outcome.tenant.id, String(dormant.id));
+        const { organizations } = await control("commvault", "tenants");
+        assert.ok(!organizations.some((o) => o.id === dormant.id), "the simulator no longer holds it");
     });
 });
 

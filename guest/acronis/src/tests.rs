@@ -2,15 +2,18 @@
 
 use serde_json::{Value, json};
 use tenantctl_plugin_sdk::testing::{
-    Exchange, context, json_response, run_action, run_login, text_response,
+    Exchange, by_id, by_name, context, json_response, no_requests, run_action, run_list, run_login,
+    script, text_response, with_header,
 };
 use tenantctl_plugin_sdk::{
     Action, ActionRequest, Context, Effect, Failure, HttpRequest, HttpResponse, Method, Outcome,
-    Plugin, Session, TenantRef, TenantSelector,
+    Plugin, Session, TenantRef,
 };
 
-use crate::Acronis;
-use crate::flow::{DISABLED_NOTE, ENABLED_NOTE, MAX_CONFLICTS, SessionData};
+use crate::{
+    Acronis, DELETED_NOTE, DISABLED_NOTE, ENABLED_NOTE, GONE_NOTE, MAX_CONFLICTS, PAGE_LIMIT,
+    SessionData,
+};
 
 const BASE: &str = "https://eu2-cloud.acronis.com";
 const API: &str = "https://eu2-cloud.acronis.com/api/2";
@@ -41,37 +44,6 @@ fn session() -> Session {
             root_tenant_id: ROOT.into(),
         },
     )
-}
-
-/// Answers each request with the next response; a request beyond the script fails the test.
-fn script(responses: Vec<HttpResponse>) -> impl FnMut(&HttpRequest) -> HttpResponse {
-    let mut responses = responses.into_iter();
-    move |request| {
-        responses
-            .next()
-            .unwrap_or_else(|| panic!("unexpected request {:?} {}", request.method, request.url))
-    }
-}
-
-fn no_requests(request: &HttpRequest) -> HttpResponse {
-    panic!(
-        "no request expected, got {:?} {}",
-        request.method, request.url
-    )
-}
-
-fn by_id(action: Action, id: &str) -> ActionRequest {
-    ActionRequest {
-        action,
-        tenant: TenantSelector::Id(id.into()),
-    }
-}
-
-fn by_name(action: Action, name: &str) -> ActionRequest {
-    ActionRequest {
-        action,
-        tenant: TenantSelector::Name(name.into()),
-    }
 }
 
 fn tenant(id: &str, name: &str, enabled: bool, version: u64) -> HttpResponse {
@@ -135,7 +107,7 @@ fn check_requests(exchanges: &[Exchange]) {
                 assert_eq!(request.effect, Effect::Read);
                 assert!(exchange.intent.is_none());
             }
-            Method::Put => {
+            Method::Put | Method::Delete => {
                 assert_eq!(request.effect, Effect::IdempotentWrite);
                 assert!(exchange.intent.is_some(), "a write needs an intent");
             }
@@ -179,9 +151,21 @@ fn describe_names_the_vendor_its_actions_and_fields() {
     assert_eq!(info.display_name, "Acronis Cyber Protect Cloud");
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
     assert_eq!(info.contract, tenantctl_plugin_sdk::CONTRACT_VERSION);
-    let actions: Vec<_> = info.actions.iter().map(|a| a.action).collect();
-    assert_eq!(actions, [Action::Status, Action::Disable, Action::Enable]);
-    assert!(info.actions.iter().all(|a| !a.destructive));
+    let actions: Vec<_> = info
+        .actions
+        .iter()
+        .map(|a| (a.action, a.destructive))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (Action::Status, false),
+            (Action::Disable, false),
+            (Action::Enable, false),
+            (Action::Delete, true),
+            (Action::List, false)
+        ]
+    );
     assert!(info.actions[1].description.contains("billing continues"));
     let fields: Vec<_> = info
         .config
@@ -346,12 +330,7 @@ fn login_without_access_token_is_a_vendor_error() {
 
 #[test]
 fn login_rate_limit_carries_retry_after() {
-    let mut limited = json_response(429, json!({}));
-    limited.headers.push(tenantctl_plugin_sdk::Header {
-        name: "Retry-After".into(),
-        value: "30".into(),
-        secret: false,
-    });
+    let limited = with_header(json_response(429, json!({})), "Retry-After", "30");
     let (session, _) = run_login::<Acronis>(&ctx(), script(vec![limited]));
     let Err(Failure::RateLimited(limit)) = session else {
         panic!("expected rate limit, got {session:?}")
@@ -403,7 +382,7 @@ fn login_clients_call_failures() {
 // ---- input checks ----
 
 #[test]
-fn offboard_is_unsupported_and_sends_nothing() {
+fn offboard_is_not_offered_and_sends_nothing() {
     for request in [
         by_id(Action::Offboard, ID),
         by_name(Action::Offboard, "Acme"),
@@ -583,7 +562,7 @@ fn a_full_page_of_results_is_ambiguous_even_with_one_exact_match() {
     let Failure::Ambiguous(detail) = error(&outcome) else {
         panic!("{outcome:?}")
     };
-    assert!(detail.message.contains("1000"), "{}", detail.message);
+    assert!(detail.message.contains("cut short"), "{}", detail.message);
 
     // One item fewer is a complete answer.
     let mut items: Vec<Value> = (0..998)
@@ -938,8 +917,15 @@ fn an_update_answered_with_the_old_state_is_reported() {
         &by_id(Action::Disable, ID),
         vec![tenant(ID, "Acme", true, 1), tenant(ID, "Acme", true, 2)],
     );
-    assert_eq!(outcome.enabled_after, Some(true));
-    assert!(matches!(error(&outcome), Failure::Vendor(_)));
+    assert!(!outcome.changed);
+    let Failure::Vendor(detail) = error(&outcome) else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        detail.message.contains("enabled=true"),
+        "{}",
+        detail.message
+    );
 }
 
 #[test]
@@ -996,7 +982,7 @@ fn read_failures_map_to_typed_errors() {
     let Failure::Auth(detail) = error(&outcome) else {
         panic!("{outcome:?}")
     };
-    assert!(detail.message.contains("no right"), "{}", detail.message);
+    assert!(detail.message.contains("own tenant"), "{}", detail.message);
 
     let (outcome, _) = run(
         &by_id(Action::Disable, ID),
@@ -1049,16 +1035,312 @@ fn a_non_json_error_gives_status_and_excerpt() {
 
 #[test]
 fn a_429_is_rate_limited_with_retry_after() {
-    let mut limited = text_response(429, "text/plain", "slow down");
-    limited.headers.push(tenantctl_plugin_sdk::Header {
-        name: "retry-after".into(),
-        value: "12".into(),
-        secret: false,
-    });
+    let limited = with_header(
+        text_response(429, "text/plain", "slow down"),
+        "retry-after",
+        "12",
+    );
     let (outcome, _) = run(&by_id(Action::Status, ID), vec![limited]);
     let Failure::RateLimited(limit) = error(&outcome) else {
         panic!("{outcome:?}")
     };
     assert_eq!(limit.retry_after, Some(12));
     assert_eq!(limit.detail.http_status, Some(429));
+}
+
+// ---- delete ----
+
+fn deleted() -> HttpResponse {
+    text_response(204, "text/plain", "")
+}
+
+#[test]
+fn delete_sends_the_version_of_a_disabled_tenant() {
+    let (outcome, exchanges) = run(
+        &by_id(Action::Delete, ID),
+        vec![tenant(ID, "Acme", false, 12), deleted()],
+    );
+    assert_eq!(
+        calls(&exchanges),
+        [
+            format!("Get {API}/tenants/{ID}"),
+            format!("Delete {API}/tenants/{ID}?version=12")
+        ]
+    );
+    let intent = exchanges[1].intent.as_ref().unwrap();
+    assert_eq!(intent.tenant, TenantRef::new(ID, "Acme"));
+    assert_eq!(
+        (intent.enabled_before, intent.enabled_after),
+        (Some(false), None)
+    );
+    assert!(outcome.changed && outcome.error.is_none(), "{outcome:?}");
+    assert_eq!(
+        (outcome.enabled_before, outcome.enabled_after),
+        (Some(false), None)
+    );
+    assert_eq!(outcome.notes, [DELETED_NOTE]);
+}
+
+#[test]
+fn delete_by_name_searches_reads_then_deletes() {
+    let answer = json_response(
+        200,
+        json!({"items": [{"obj_type": "tenant", "id": ID, "name": "Acme"}]}),
+    );
+    let (outcome, exchanges) = run(
+        &by_name(Action::Delete, "Acme"),
+        vec![answer, tenant(ID, "Acme", false, 3), deleted()],
+    );
+    assert_eq!(exchanges[2].request.method, Method::Delete);
+    assert!(outcome.changed);
+}
+
+#[test]
+fn an_enabled_tenant_is_refused_and_nothing_is_deleted() {
+    let (outcome, exchanges) = run(
+        &by_id(Action::Delete, ID),
+        vec![tenant(ID, "Acme", true, 3)],
+    );
+    assert_eq!(exchanges.len(), 1, "no DELETE");
+    let Failure::InvalidInput(detail) = error(&outcome) else {
+        panic!("{outcome:?}")
+    };
+    assert!(detail.message.contains("disable"), "{}", detail.message);
+    assert!(!outcome.changed);
+    assert_eq!(outcome.tenant, Some(TenantRef::new(ID, "Acme")));
+    assert_eq!(outcome.enabled_before, Some(true));
+}
+
+#[test]
+fn deleting_the_api_clients_own_tenant_is_refused() {
+    let (outcome, exchanges) = run(
+        &by_id(Action::Delete, ROOT),
+        vec![tenant(ROOT, "My Partner", false, 9)],
+    );
+    assert_eq!(exchanges.len(), 1);
+    assert!(matches!(error(&outcome), Failure::InvalidInput(_)));
+}
+
+#[test]
+fn a_delete_conflict_rereads_and_retries_with_the_fresh_version() {
+    let (outcome, exchanges) = run(
+        &by_id(Action::Delete, ID),
+        vec![
+            tenant(ID, "Acme", false, 7),
+            envelope(409, json!(1001), "Version mismatch"),
+            tenant(ID, "Acme", false, 8),
+            deleted(),
+        ],
+    );
+    assert_eq!(
+        calls(&exchanges)[1..],
+        [
+            format!("Delete {API}/tenants/{ID}?version=7"),
+            format!("Get {API}/tenants/{ID}"),
+            format!("Delete {API}/tenants/{ID}?version=8"),
+        ]
+    );
+    assert!(outcome.changed && outcome.error.is_none(), "{outcome:?}");
+}
+
+#[test]
+fn a_tenant_enabled_while_being_deleted_is_read_again_and_refused() {
+    let (outcome, exchanges) = run(
+        &by_id(Action::Delete, ID),
+        vec![
+            tenant(ID, "Acme", false, 7),
+            envelope(400, json!(1023), "Tenant must be disabled before deletion"),
+            tenant(ID, "Acme", true, 8),
+        ],
+    );
+    assert_eq!(
+        exchanges.len(),
+        3,
+        "read, delete, read again; no second delete"
+    );
+    assert!(matches!(error(&outcome), Failure::InvalidInput(_)));
+    assert!(!outcome.changed);
+}
+
+#[test]
+fn delete_conflicts_are_bounded_and_other_refusals_are_mapped() {
+    let (outcome, exchanges) =
+        run_action::<Acronis>(&ctx(), &session(), &by_id(Action::Delete, ID), |request| {
+            match request.method {
+                Method::Get => tenant(ID, "Acme", false, 1),
+                _ => envelope(409, json!(1001), "Version mismatch"),
+            }
+        });
+    check_requests(&exchanges);
+    assert_eq!(exchanges.len(), 2 * MAX_CONFLICTS as usize);
+    assert!(matches!(error(&outcome), Failure::Conflict(_)));
+
+    let (outcome, _) = run(
+        &by_id(Action::Delete, ID),
+        vec![
+            tenant(ID, "Acme", false, 1),
+            envelope(404, json!(404), "Not found"),
+        ],
+    );
+    assert!(outcome.changed && outcome.error.is_none(), "{outcome:?}");
+    assert_eq!(outcome.notes, [GONE_NOTE]);
+    for (answer, kind) in [
+        (envelope(403, json!(403), "Forbidden"), "auth"),
+        (
+            text_response(502, "text/html", "<html>proxy</html>"),
+            "vendor",
+        ),
+    ] {
+        let (outcome, _) = run(
+            &by_id(Action::Delete, ID),
+            vec![tenant(ID, "Acme", false, 1), answer],
+        );
+        assert_eq!(error(&outcome).kind(), kind);
+        assert!(!outcome.changed);
+        assert_eq!(outcome.tenant, Some(TenantRef::new(ID, "Acme")));
+    }
+}
+
+// ---- list ----
+
+fn listed(items: Value, after: Option<&str>) -> HttpResponse {
+    let cursors = match after {
+        Some(after) => json!({ "after": after }),
+        None => json!({}),
+    };
+    json_response(
+        200,
+        json!({"paging": {"cursors": cursors}, "timestamp": "2024-01-01T00:00:00Z", "items": items}),
+    )
+}
+
+fn basic(id: &str, name: &str, enabled: bool) -> Value {
+    json!({"id": id, "version": 1, "parent_id": ROOT, "name": name, "kind": "customer", "enabled": enabled})
+}
+
+fn list_url(after: Option<&str>) -> String {
+    let mut url = format!("{API}/tenants?subtree_root_id={ROOT}&lod=basic&limit={PAGE_LIMIT}");
+    if let Some(after) = after {
+        url.push_str(&format!("&after={after}"));
+    }
+    url
+}
+
+#[test]
+fn list_pages_through_every_tenant_below_the_root_by_cursor() {
+    let pages = vec![
+        listed(
+            json!([basic(ROOT, "My Partner", true), basic("t-1", "Acme", true)]),
+            Some("c1"),
+        ),
+        listed(json!([basic("t-2", "Dormant", false)]), Some("c2")),
+        listed(json!([{"id": "t-3", "name": "Odd"}]), None),
+    ];
+    let (list, exchanges) = run_list::<Acronis>(&ctx(), &session(), script(pages));
+    check_requests(&exchanges);
+    let urls: Vec<String> = exchanges.iter().map(|e| e.request.url.clone()).collect();
+    assert_eq!(
+        urls,
+        [list_url(None), list_url(Some("c1")), list_url(Some("c2"))]
+    );
+    assert_eq!(list.error, None);
+    assert_eq!(list.pages, 3);
+    let tenants: Vec<(&str, &str, Option<bool>)> = list
+        .tenants
+        .iter()
+        .map(|t| (t.id.as_str(), t.name.as_str(), t.enabled))
+        .collect();
+    assert_eq!(
+        tenants,
+        [
+            ("t-1", "Acme", Some(true)),
+            ("t-2", "Dormant", Some(false)),
+            ("t-3", "Odd", None)
+        ],
+        "the API client's own tenant is not listed"
+    );
+}
+
+#[test]
+fn a_listing_state_stays_small_however_many_pages() {
+    let mut page = 0;
+    let (list, exchanges) = run_list::<Acronis>(&ctx(), &session(), |_| {
+        page += 1;
+        let items: Vec<Value> = (0..PAGE_LIMIT)
+            .map(|n| basic(&format!("p{page}-{n}"), &format!("Tenant {page}/{n}"), true))
+            .collect();
+        let cursor = format!("cursor-{page:04}");
+        listed(json!(items), (page < 6).then_some(cursor.as_str()))
+    });
+    assert_eq!(list.pages, 6);
+    assert_eq!(list.tenants.len(), 6 * PAGE_LIMIT as usize);
+    let largest = exchanges.iter().map(|e| e.state_len).max().unwrap();
+    assert!(largest < 512, "state grew to {largest} bytes");
+}
+
+#[test]
+fn a_cursor_that_does_not_move_ends_the_listing_with_an_error() {
+    let pages = vec![
+        listed(json!([basic("t-1", "Acme", true)]), Some("same")),
+        listed(json!([basic("t-2", "Beta", true)]), Some("same")),
+    ];
+    let (list, _) = run_list::<Acronis>(&ctx(), &session(), script(pages));
+    assert_eq!(list.tenants.len(), 1, "the pages before stand");
+    assert!(matches!(list.error, Some(Failure::Vendor(_))));
+}
+
+#[test]
+fn listing_failures_are_mapped() {
+    let (list, _) = run_list::<Acronis>(
+        &ctx(),
+        &session(),
+        script(vec![envelope(401, json!(401), "expired")]),
+    );
+    assert!(matches!(list.error, Some(Failure::SessionExpired(_))));
+    let pages = vec![
+        listed(json!([basic("t-1", "Acme", true)]), Some("c1")),
+        text_response(502, "text/html", "<html>Bad Gateway</html>"),
+    ];
+    let (list, _) = run_list::<Acronis>(&ctx(), &session(), script(pages));
+    assert_eq!(list.pages, 1);
+    let Some(Failure::Vendor(detail)) = list.error else {
+        panic!("{list:?}")
+    };
+    assert!(detail.message.contains("Bad Gateway"), "{}", detail.message);
+    let stale = Session::new(TOKEN, None, &());
+    let (list, exchanges) = run_list::<Acronis>(&ctx(), &stale, no_requests);
+    assert!(matches!(list.error, Some(Failure::SessionExpired(_))));
+    assert!(exchanges.is_empty());
+}
+
+#[test]
+fn a_name_lookup_records_only_the_match() {
+    let mut items: Vec<Value> = (0..900)
+        .map(|i| json!({"obj_type": "tenant", "id": format!("x-{i}"), "name": format!("Acme {i}")}))
+        .collect();
+    items.push(json!({"obj_type": "tenant", "id": ID, "name": "Acme"}));
+    let (outcome, exchanges) = run(
+        &by_name(Action::Disable, "Acme"),
+        vec![
+            json_response(200, json!({ "items": items })),
+            tenant(ID, "Acme", true, 1),
+            tenant(ID, "Acme", false, 2),
+        ],
+    );
+    assert!(outcome.changed);
+    assert!(exchanges[2].state_len < 512, "{}", exchanges[2].state_len);
+}
+
+#[test]
+fn the_client_id_is_percent_encoded_in_the_path() {
+    let ctx = context(
+        BASE,
+        &[("client-id", "a b/c?d"), ("client-secret", SECRET)],
+        NOW,
+    );
+    let (_, exchanges) = run_login::<Acronis>(&ctx, script(vec![ok_token(), ok_client()]));
+    assert_eq!(
+        exchanges[1].request.url,
+        format!("{API}/clients/a%20b%2Fc%3Fd")
+    );
 }

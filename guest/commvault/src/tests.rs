@@ -1,13 +1,14 @@
 use serde_json::{Value, json};
 use tenantctl_plugin_sdk::testing::{
-    Exchange, context, json_response, run_action, run_login, text_response,
+    Exchange, by_id, by_name, context, json_response, run_action, run_list, run_login,
+    text_response,
 };
 use tenantctl_plugin_sdk::{
-    Action, ActionRequest, Context, Effect, Failure, Header, HttpRequest, HttpResponse, Intent,
-    Method, Outcome, Plugin, Session, TenantRef, TenantSelector,
+    Action, Context, Effect, Failure, Header, HttpRequest, HttpResponse, Intent, Method, Outcome,
+    Plugin, Session, TenantRef,
 };
 
-use crate::Commvault;
+use crate::{Commvault, DELETED_NOTE, GONE_NOTE, NAME_CACHE_SECS, PAGE_LIMIT};
 
 const WS: &str = "https://cv.example.com/commandcenter/api";
 const TOKEN: &str = "QSDK 3da0c0ffee";
@@ -22,20 +23,6 @@ fn ctx() -> Context {
 
 fn session() -> Session {
     Session::new(TOKEN, None, &json!({"username": "msp-admin"}))
-}
-
-fn by_id(action: Action, id: &str) -> ActionRequest {
-    ActionRequest {
-        action,
-        tenant: TenantSelector::Id(id.to_string()),
-    }
-}
-
-fn by_name(action: Action, name: &str) -> ActionRequest {
-    ActionRequest {
-        action,
-        tenant: TenantSelector::Name(name.to_string()),
-    }
 }
 
 /// Answers each request from the routes `(method, url, response)`; any other request fails
@@ -170,6 +157,8 @@ fn describe_names_the_vendor_actions_and_config() {
             (Action::Disable, false),
             (Action::Enable, false),
             (Action::Offboard, true),
+            (Action::Delete, true),
+            (Action::List, false),
         ]
     );
     assert!(info.actions.iter().all(|a| !a.description.is_empty()));
@@ -1302,4 +1291,257 @@ fn a_non_json_read_is_vendor_never_a_panic() {
         server(routes),
     );
     assert!(matches!(error_of(&outcome), Failure::Vendor(_)));
+}
+
+// ---------------------------------------------------------------- delete
+
+fn deleted(id: u64) -> HttpResponse {
+    json_response(
+        200,
+        json!({"errorCode": 0, "errorMessage": format!("Successfully deleted company {id}")}),
+    )
+}
+
+#[test]
+fn delete_removes_a_deactivated_company_after_reading_it() {
+    let routes = vec![
+        (Method::Get, org_url(5), deactivated(5, "Dormant Ltd")),
+        (Method::Delete, org_url(5), deleted(5)),
+    ];
+    let (outcome, exchanges) = run_action::<Commvault>(
+        &ctx(),
+        &session(),
+        &by_id(Action::Delete, "5"),
+        server(routes),
+    );
+    assert_eq!(exchanges.len(), 2);
+    exchanges.iter().for_each(assert_authed);
+    let delete = &exchanges[1];
+    assert_eq!(delete.request.method, Method::Delete);
+    assert_eq!(delete.request.effect, Effect::IdempotentWrite);
+    assert_eq!(
+        delete.intent,
+        Some(Intent {
+            tenant: TenantRef::new("5", "Dormant Ltd"),
+            enabled_before: Some(false),
+            enabled_after: None,
+        })
+    );
+    assert!(outcome.changed && outcome.error.is_none(), "{outcome:?}");
+    assert_eq!(outcome.tenant, tenant("5", "Dormant Ltd"));
+    assert_eq!(
+        outcome.notes,
+        [
+            DELETED_NOTE.to_string(),
+            "Commvault said: Successfully deleted company 5".to_string()
+        ]
+    );
+}
+
+#[test]
+fn delete_refuses_an_active_or_partly_deactivated_company_and_sends_nothing() {
+    for (answer, words) in [
+        (active(7, "Acme Corp"), "enabled"),
+        (
+            organization(7, "Halfway Inc", false, false, true),
+            "login is disabled",
+        ),
+    ] {
+        let (outcome, exchanges) = run_action::<Commvault>(
+            &ctx(),
+            &session(),
+            &by_id(Action::Delete, "7"),
+            server(read_only(7, answer)),
+        );
+        assert_eq!(exchanges.len(), 1, "no DELETE");
+        match error_of(&outcome) {
+            Failure::InvalidInput(detail) => {
+                assert!(detail.message.contains(words), "{}", detail.message);
+                assert!(detail.message.contains("disable"), "{}", detail.message);
+            }
+            other => panic!("expected invalid input, got {other:?}"),
+        }
+        assert!(!outcome.changed);
+    }
+}
+
+#[test]
+fn a_delete_refused_as_http_200_with_an_error_code_is_vendor() {
+    let refusal = json_response(
+        200,
+        json!({"errorCode": 2, "errorMessage": "The company must be deactivated before it can be deleted"}),
+    );
+    let routes = vec![
+        (Method::Get, org_url(5), deactivated(5, "Dormant Ltd")),
+        (Method::Delete, org_url(5), refusal),
+    ];
+    let (outcome, _) = run_action::<Commvault>(
+        &ctx(),
+        &session(),
+        &by_id(Action::Delete, "5"),
+        server(routes),
+    );
+    match error_of(&outcome) {
+        Failure::Vendor(detail) => {
+            assert_eq!(detail.vendor_code.as_deref(), Some("2"));
+            assert!(
+                detail.message.contains("must be deactivated"),
+                "{}",
+                detail.message
+            );
+        }
+        other => panic!("expected vendor, got {other:?}"),
+    }
+    assert!(!outcome.changed);
+    assert_eq!(outcome.tenant, tenant("5", "Dormant Ltd"));
+}
+
+#[test]
+fn a_company_already_gone_when_the_delete_arrives_counts_as_deleted() {
+    let gone = json_response(
+        404,
+        json!({"errorMessage": "Organization not found", "errorCode": 2}),
+    );
+    let routes = vec![
+        (Method::Get, org_url(5), deactivated(5, "Dormant Ltd")),
+        (Method::Delete, org_url(5), gone),
+    ];
+    let (outcome, _) = run_action::<Commvault>(
+        &ctx(),
+        &session(),
+        &by_id(Action::Delete, "5"),
+        server(routes),
+    );
+    assert!(outcome.changed && outcome.error.is_none(), "{outcome:?}");
+    assert!(outcome.notes.contains(&GONE_NOTE.to_string()));
+}
+
+#[test]
+fn delete_by_name_finds_the_company_in_the_cached_list() {
+    let routes = vec![
+        (
+            Method::Get,
+            format!("{WS}/Organization"),
+            list(json!([
+                provider(5, "Dormant Ltd"),
+                provider(6, "Acme Corp")
+            ])),
+        ),
+        (Method::Get, org_url(5), deactivated(5, "Dormant Ltd")),
+        (Method::Delete, org_url(5), deleted(5)),
+    ];
+    let (outcome, exchanges) = run_action::<Commvault>(
+        &ctx(),
+        &session(),
+        &by_name(Action::Delete, "dormant ltd"),
+        server(routes),
+    );
+    assert!(outcome.changed, "{outcome:?}");
+    assert_eq!(exchanges[0].request.cache_for, Some(NAME_CACHE_SECS));
+    assert!(
+        exchanges[1..].iter().all(|e| e.request.cache_for.is_none()),
+        "reads before a write are never served from a cache"
+    );
+}
+
+// ---------------------------------------------------------------- list
+
+fn listed(id: u64, name: &str, status: Option<&str>) -> Value {
+    let mut entry = provider(id, name);
+    if let Some(status) = status {
+        entry["status"] = json!(status);
+    }
+    entry
+}
+
+fn page_url(start: u32) -> String {
+    format!("{WS}/Organization?start={start}&limit={PAGE_LIMIT}")
+}
+
+#[test]
+fn list_pages_with_start_and_limit_until_the_total_is_reached() {
+    let total = 2 * PAGE_LIMIT + 3;
+    let (listing, exchanges) = run_list::<Commvault>(&ctx(), &session(), |request| {
+        let start: u32 = request
+            .url
+            .split("start=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let providers: Vec<Value> = (start..(start + PAGE_LIMIT).min(total))
+            .map(|n| {
+                let status = ["ACTIVE", "DEACTIVATED", "SOMETHING"][n as usize % 3];
+                listed(u64::from(n) + 1, &format!("Company {n}"), Some(status))
+            })
+            .collect();
+        json_response(
+            200,
+            json!({"providers": providers, "filterQueryCount": total}),
+        )
+    });
+    let urls: Vec<String> = exchanges.iter().map(|e| e.request.url.clone()).collect();
+    assert_eq!(
+        urls,
+        [page_url(0), page_url(PAGE_LIMIT), page_url(2 * PAGE_LIMIT)]
+    );
+    exchanges.iter().for_each(assert_authed);
+    assert_eq!(listing.error, None);
+    assert_eq!(listing.pages, 3);
+    assert_eq!(listing.tenants.len(), total as usize);
+    let first: Vec<(&str, Option<bool>)> = listing.tenants[..3]
+        .iter()
+        .map(|t| (t.id.as_str(), t.enabled))
+        .collect();
+    assert_eq!(first, [("1", Some(true)), ("2", Some(false)), ("3", None)]);
+    assert_eq!(listing.tenants[1].name, "Company 1");
+}
+
+#[test]
+fn list_without_a_total_stops_at_a_short_page_and_skips_entries_without_an_id() {
+    let full: Vec<Value> = (1..=u64::from(PAGE_LIMIT))
+        .map(|n| listed(n, "C", None))
+        .collect();
+    let pages = vec![
+        json_response(200, json!({ "providers": full })),
+        json_response(
+            200,
+            json!({"providers": [{"connectName": "No id", "shortName": {"id": "x"}}, listed(2001, "Last", Some("ACTIVE"))]}),
+        ),
+    ];
+    let mut pages = pages.into_iter();
+    let (listing, exchanges) = run_list::<Commvault>(&ctx(), &session(), |_| pages.next().unwrap());
+    assert_eq!(exchanges.len(), 2);
+    assert_eq!(listing.tenants.len(), PAGE_LIMIT as usize + 1);
+    assert_eq!(listing.tenants.last().unwrap().enabled, Some(true));
+    assert!(listing.tenants[..3].iter().all(|t| t.enabled.is_none()));
+}
+
+#[test]
+fn list_failures_end_the_listing_with_the_error() {
+    for (answer, kind) in [
+        (
+            json_response(
+                401,
+                json!({"errorMessage": "Access denied", "errorCode": 5}),
+            ),
+            "auth",
+        ),
+        (
+            json_response(200, json!({"errorCode": 7, "errorMessage": "Denied"})),
+            "vendor",
+        ),
+        (
+            text_response(503, "text/html", "<html>down</html>"),
+            "vendor",
+        ),
+    ] {
+        let mut answer = Some(answer);
+        let (listing, _) = run_list::<Commvault>(&ctx(), &session(), |_| answer.take().unwrap());
+        assert_eq!(listing.error.as_ref().map(Failure::kind), Some(kind));
+        assert!(listing.tenants.is_empty());
+    }
 }

@@ -14,6 +14,7 @@ impl HttpRequest {
             body: Vec::new(),
             body_secret: false,
             effect: Effect::Read,
+            cache_for: None,
         }
     }
 
@@ -30,6 +31,16 @@ impl HttpRequest {
     /// A `PUT` request.
     pub fn put(url: impl Into<String>) -> Self {
         Self::new(Method::Put, url)
+    }
+
+    /// A `PATCH` request.
+    pub fn patch(url: impl Into<String>) -> Self {
+        Self::new(Method::Patch, url)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(url: impl Into<String>) -> Self {
+        Self::new(Method::Delete, url)
     }
 
     /// Adds a header.
@@ -82,6 +93,14 @@ impl HttpRequest {
         self
     }
 
+    /// Lets the host serve this read's answer to other operations of the same account for
+    /// `seconds` (e.g. the company list every name lookup reads), so a batch of name rows
+    /// reads it once. Only for reads whose answer does not depend on the tenant asked for.
+    pub fn cache_for(mut self, seconds: u32) -> Self {
+        self.cache_for = Some(seconds);
+        self
+    }
+
     /// The value of the first header called `name` (case-insensitive).
     pub fn header_value(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
@@ -108,6 +127,11 @@ impl HttpResponse {
                 self.body_excerpt()
             )
         })
+    }
+
+    /// True when the body is empty or only whitespace.
+    pub fn is_empty(&self) -> bool {
+        self.body.iter().all(u8::is_ascii_whitespace)
     }
 
     /// The start of the body as text, with whitespace folded, for error messages.
@@ -142,6 +166,20 @@ pub fn query_string(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish()
+}
+
+/// `text` percent-encoded for one URL path segment: everything but RFC 3986 unreserved
+/// characters is escaped, so a value from the operator cannot add segments or a query.
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Standard base64 of `bytes`.
@@ -185,6 +223,21 @@ mod tests {
         assert!(excerpt.starts_with("<html> <body>xxx"));
         assert!(excerpt.ends_with('…'));
         assert_eq!(excerpt.chars().count(), 201);
+    }
+
+    #[test]
+    fn path_segments_escape_everything_but_unreserved_characters() {
+        assert_eq!(path_segment("a b/c?d"), "a%20b%2Fc%3Fd");
+        assert_eq!(path_segment("A-z_0.9~"), "A-z_0.9~");
+        assert_eq!(path_segment("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn cache_hints_and_methods() {
+        let request = HttpRequest::get("http://x").cache_for(60);
+        assert_eq!(request.cache_for, Some(60));
+        assert_eq!(HttpRequest::delete("http://x").method, Method::Delete);
+        assert_eq!(HttpRequest::patch("http://x").cache_for, None);
     }
 
     #[test]

@@ -1,10 +1,18 @@
 //! Write a tenantctl vendor plugin.
 //!
-//! A plugin teaches tenantctl one vendor's API: which requests log in, read, disable,
-//! enable and offboard a tenant, and how to read the answers. It never performs I/O: each
-//! function returns either a request for the host to send, with typed state to get back,
-//! or the result. The host sends every request, so it can log, audit, dry-run, retry and
-//! cap every step.
+//! A plugin teaches tenantctl one vendor's API: how to log in, and how to read, disable,
+//! enable, delete, offboard and list tenants. It never performs I/O. With this SDK an
+//! operation is still written as straight-line code:
+//!
+//! ```ignore
+//! let tenant = io.read(api.tenant(&id), |r| api.parse_tenant(r))?;
+//! ```
+//!
+//! and the SDK makes it sans-IO by deterministic replay: every call from the host re-runs
+//! the operation from the top, hands back the results recorded in the state blob for the
+//! requests already answered, and stops at the first request without one, which it emits
+//! (see [`Io`]). The host sends every request, so it can log, audit, dry-run, retry and cap
+//! every step.
 //!
 //! A plugin is a type implementing [`Plugin`] plus one [`register_plugin!`] call, built for
 //! `wasm32-wasip2`. The same crate builds natively, so its logic has ordinary unit tests;
@@ -16,111 +24,77 @@
 //! struct Example;
 //!
 //! impl Plugin for Example {
-//!     type LoginState = ();
-//!     type ActionState = ();
 //!     fn describe() -> PluginInfo { /* vendor, version, actions, config fields */ }
-//!     fn begin_login(ctx: &Context) -> Step<(), Session> {
-//!         Step::send(HttpRequest::post(format!("{}/login", ctx.base_url)), ())
-//!     }
-//!     // resume_login, begin_action, resume_action ...
+//!     fn login(io: &mut Io, ctx: &Context) -> Flow<Session> { /* ... */ }
+//!     fn act(io: &mut Io, ctx: &Context, session: &Session, action: Action,
+//!            tenant: &TenantSelector) -> Flow<Outcome> { /* ... */ }
 //! }
 //!
 //! register_plugin!(Example);
 //! ```
+//!
+//! Common pieces every vendor needs live here, not in each plugin: [`Io::find`] (a tenant
+//! by id or by name, never guessing between matches), [`decide`] (idempotent
+//! enable/disable/delete decisions), [`Vendor`] (error mapping, including non-JSON bodies
+//! and HTTP-200 error envelopes), [`Io::pages`] (listing page by page), [`Io::poll`]
+//! (asynchronous vendor operations, with `wait-ms`), [`HttpRequest::cache_for`] (name
+//! lookups shared across a batch) and [`login`] (OAuth token answers).
 
+mod decide;
+mod find;
 mod http;
+mod io;
+pub mod lenient;
+pub mod login;
 mod outcome;
 mod state;
 pub mod testing;
+mod vendor;
 
 pub use __private::bindings::tenantctl::plugin::types::{
     Action, ActionInfo, ActionRequest, ActionStep, ConfigField, ConfigValue, Context, Effect,
-    ErrorDetail, Failure, Header, HttpRequest, HttpResponse, Intent, LoginStep, Method, Outcome,
-    Outgoing, PluginInfo, RateLimit, Session, TenantRef, TenantSelector,
+    ErrorDetail, Failure, Header, HttpRequest, HttpResponse, Intent, ListedTenant, LoginStep,
+    Method, Outcome, Outgoing, Page, PluginInfo, RateLimit, Session, TenantRef, TenantSelector,
 };
-pub use http::{base64_encode, basic_auth, query_string};
+pub use decide::{Change, Decision, Standing, decide};
+pub use find::{Candidate, Candidates, Found, Names};
+pub use http::{base64_encode, basic_auth, path_segment, query_string};
+pub use io::{Flow, Io, Listing, MAX_POLLS, Poll, Stop, poll_wait_ms};
 pub use state::{decode, encode};
+pub use vendor::{Vendor, VendorError, json_text};
 
 /// The version of the WIT contract this SDK implements; put it in [`PluginInfo::contract`].
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
-/// The next step of a login or an action, with typed state.
-///
-/// `S` is the state the plugin wants back with the response; `T` is what a finished
-/// operation yields ([`Session`] for a login, [`Outcome`] for an action).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step<S, T> {
-    /// Send `request`; the host calls back with its response and `state`.
-    Send {
-        /// The request to send.
-        request: HttpRequest,
-        /// What to get back with the response.
-        state: S,
-        /// What the request changes; required when the request writes.
-        intent: Option<Intent>,
-    },
-    /// The operation finished.
-    Done(T),
-    /// The operation failed. For an action this becomes an [`Outcome`] carrying only the
-    /// error; return `Done(outcome)` instead to report the tenant too.
-    Fail(Failure),
-}
-
-impl<S, T> Step<S, T> {
-    /// Sends a request that changes nothing.
-    pub fn send(request: HttpRequest, state: S) -> Self {
-        Step::Send {
-            request,
-            state,
-            intent: None,
-        }
-    }
-
-    /// Sends a request that changes `intent.tenant` as `intent` says.
-    pub fn write(request: HttpRequest, state: S, intent: Intent) -> Self {
-        Step::Send {
-            request,
-            state,
-            intent: Some(intent),
-        }
-    }
-}
-
-/// A vendor plugin. Every function is pure: no I/O, no clock (use [`Context::now`]), no
-/// memory of earlier calls beyond the state it hands the host.
+/// A vendor plugin: one function per kind of operation, each written as straight-line code
+/// over an [`Io`]. Every function must be deterministic: given the same context, session,
+/// request and recorded results it must ask for the same requests in the same order
+/// (read [`Context::now`] inside a parse closure, never to build a request).
 pub trait Plugin {
-    /// State carried between the steps of a login.
-    type LoginState: serde::Serialize + serde::de::DeserializeOwned;
-    /// State carried between the steps of an action.
-    type ActionState: serde::Serialize + serde::de::DeserializeOwned;
-
-    /// Describes the plugin: vendor, versions, actions and configuration fields.
+    /// Describes the plugin: vendor, versions, actions and configuration fields. An action
+    /// that is not listed here is refused as `unsupported` before the plugin runs.
     fn describe() -> PluginInfo;
 
-    /// Starts logging in.
-    fn begin_login(ctx: &Context) -> Step<Self::LoginState, Session>;
+    /// Logs in to the vendor account `ctx` describes and returns the session every later
+    /// operation of the account gets. A 401 here is bad credentials: see
+    /// [`Vendor::login_failure`].
+    fn login(io: &mut Io, ctx: &Context) -> Flow<Session>;
 
-    /// Continues a login with the response to the previous step's request.
-    fn resume_login(
-        ctx: &Context,
-        state: Self::LoginState,
-        response: &HttpResponse,
-    ) -> Step<Self::LoginState, Session>;
-
-    /// Starts an action on a tenant.
-    fn begin_action(
+    /// Carries out `action` (anything but `list`) on the tenant `tenant` names.
+    fn act(
+        io: &mut Io,
         ctx: &Context,
         session: &Session,
-        request: &ActionRequest,
-    ) -> Step<Self::ActionState, Outcome>;
+        action: Action,
+        tenant: &TenantSelector,
+    ) -> Flow<Outcome>;
 
-    /// Continues an action with the response to the previous step's request.
-    fn resume_action(
-        ctx: &Context,
-        session: &Session,
-        state: Self::ActionState,
-        response: &HttpResponse,
-    ) -> Step<Self::ActionState, Outcome>;
+    /// Lists every tenant the account can act on, page by page with [`Io::pages`].
+    /// Plugins that do not list leave it out of [`Plugin::describe`] and need not write it.
+    fn list(io: &mut Io, ctx: &Context, session: &Session) -> Flow<Listing> {
+        let _ = (io, ctx, session);
+        Err(Failure::Unsupported(ErrorDetail::new("this plugin cannot list tenants")).into())
+    }
 }
 
 /// The plugin functions as the host calls them, over opaque state bytes. The export glue
@@ -130,19 +104,16 @@ pub mod raw {
 
     /// `begin-login`.
     pub fn begin_login<P: Plugin>(ctx: &Context) -> LoginStep {
-        login_step(P::begin_login(ctx))
+        io::login::<P>(ctx, None)
     }
 
     /// `resume-login`.
     pub fn resume_login<P: Plugin>(
         ctx: &Context,
         state: &[u8],
-        response: &HttpResponse,
+        response: HttpResponse,
     ) -> LoginStep {
-        match decode(state) {
-            Ok(state) => login_step(P::resume_login(ctx, state, response)),
-            Err(failure) => LoginStep::Failed(failure),
-        }
+        io::login::<P>(ctx, Some((state, response)))
     }
 
     /// `begin-action`.
@@ -151,7 +122,7 @@ pub mod raw {
         session: &Session,
         request: &ActionRequest,
     ) -> ActionStep {
-        action_step(P::begin_action(ctx, session, request))
+        io::action::<P>(ctx, session, Some(request), None)
     }
 
     /// `resume-action`.
@@ -159,44 +130,9 @@ pub mod raw {
         ctx: &Context,
         session: &Session,
         state: &[u8],
-        response: &HttpResponse,
+        response: HttpResponse,
     ) -> ActionStep {
-        match decode(state) {
-            Ok(state) => action_step(P::resume_action(ctx, session, state, response)),
-            Err(failure) => ActionStep::Done(Outcome::failed(failure)),
-        }
-    }
-
-    fn login_step<S: serde::Serialize>(step: Step<S, Session>) -> LoginStep {
-        match step {
-            Step::Send {
-                request,
-                state,
-                intent,
-            } => LoginStep::Send(Outgoing {
-                request,
-                state: encode(&state),
-                intent,
-            }),
-            Step::Done(session) => LoginStep::Done(session),
-            Step::Fail(failure) => LoginStep::Failed(failure),
-        }
-    }
-
-    fn action_step<S: serde::Serialize>(step: Step<S, Outcome>) -> ActionStep {
-        match step {
-            Step::Send {
-                request,
-                state,
-                intent,
-            } => ActionStep::Send(Outgoing {
-                request,
-                state: encode(&state),
-                intent,
-            }),
-            Step::Done(outcome) => ActionStep::Done(outcome),
-            Step::Fail(failure) => ActionStep::Done(Outcome::failed(failure)),
-        }
+        io::action::<P>(ctx, session, None, Some((state, response)))
     }
 }
 
@@ -206,7 +142,7 @@ pub mod __private {
     #[allow(missing_docs, clippy::all)]
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../../wit/v0.1.0",
+            path: "../../wit/v0.2.0",
             world: "vendor-plugin",
             pub_export_macro: true,
             export_macro_name: "__export_vendor_plugin",
@@ -239,7 +175,7 @@ macro_rules! register_plugin {
                     state: ::std::vec::Vec<u8>,
                     response: $crate::HttpResponse,
                 ) -> $crate::LoginStep {
-                    $crate::raw::resume_login::<$plugin>(&ctx, &state, &response)
+                    $crate::raw::resume_login::<$plugin>(&ctx, &state, response)
                 }
                 fn begin_action(
                     ctx: $crate::Context,
@@ -254,7 +190,7 @@ macro_rules! register_plugin {
                     state: ::std::vec::Vec<u8>,
                     response: $crate::HttpResponse,
                 ) -> $crate::ActionStep {
-                    $crate::raw::resume_action::<$plugin>(&ctx, &session, &state, &response)
+                    $crate::raw::resume_action::<$plugin>(&ctx, &session, &state, response)
                 }
             }
 
@@ -281,6 +217,30 @@ impl Context {
             )))),
         }
     }
+
+    /// The base URL without surrounding blanks and trailing `/`, with `suffix` (e.g.
+    /// `/api/2`, compared ignoring case) cut off when the operator included it; an
+    /// `invalid-input` failure with `example` when nothing is left.
+    pub fn base(&self, suffix: &str, example: &str) -> Result<String, Failure> {
+        let trimmed = self.base_url.trim().trim_end_matches('/');
+        let base = match trimmed.len().checked_sub(suffix.len()) {
+            Some(cut)
+                if !suffix.is_empty()
+                    && trimmed.is_char_boundary(cut)
+                    && trimmed[cut..].eq_ignore_ascii_case(suffix) =>
+            {
+                &trimmed[..cut]
+            }
+            _ => trimmed,
+        }
+        .trim_end_matches('/');
+        if base.is_empty() {
+            return Err(Failure::InvalidInput(ErrorDetail::new(format!(
+                "the base URL is empty: give it with --url, e.g. {example}"
+            ))));
+        }
+        Ok(base.to_string())
+    }
 }
 
 impl Session {
@@ -298,33 +258,90 @@ impl Session {
         }
     }
 
-    /// The data stored by [`Session::new`].
+    /// The data stored by [`Session::new`]. Data another plugin version stored is
+    /// `session-expired`, so the host logs in again and the new session carries it.
     pub fn data<T: serde::de::DeserializeOwned>(&self) -> Result<T, Failure> {
-        decode(&self.data)
+        serde_json::from_slice(&self.data).map_err(|_| {
+            Failure::SessionExpired(ErrorDetail::new(
+                "the session was made by another version of this plugin; log in again",
+            ))
+        })
     }
 }
 
 impl Action {
-    /// The action's name as the CLI spells it: `status`, `disable`, `enable`, `offboard`.
+    /// The action's name as the CLI spells it: `status`, `disable`, `enable`, `offboard`,
+    /// `list`, `delete`.
     pub fn name(self) -> &'static str {
         match self {
             Action::Status => "status",
             Action::Disable => "disable",
             Action::Enable => "enable",
             Action::Offboard => "offboard",
+            Action::List => "list",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+impl ActionInfo {
+    /// An action as [`Plugin::describe`] lists it.
+    pub fn new(action: Action, description: impl Into<String>, destructive: bool) -> Self {
+        ActionInfo {
+            action,
+            description: description.into(),
+            destructive,
+        }
+    }
+}
+
+impl ConfigField {
+    /// A required configuration field; `secret` for credentials.
+    pub fn required(name: &str, description: impl Into<String>, secret: bool) -> Self {
+        ConfigField {
+            name: name.to_string(),
+            description: description.into(),
+            secret,
+            required: true,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn contract_version_matches_the_wit_package() {
-        let world = include_str!("../../../wit/v0.1.0/world.wit");
+        let world = include_str!("../../../wit/v0.2.0/world.wit");
         let expected = format!("package tenantctl:plugin@{};", super::CONTRACT_VERSION);
         assert!(
             world.contains(&expected),
             "wit/world.wit must declare {expected}"
         );
+    }
+
+    #[test]
+    fn base_cuts_the_api_suffix_and_slashes() {
+        let ctx = |url: &str| testing::context(url, &[], 0);
+        for url in [
+            "https://h",
+            "https://h/",
+            " https://h/API/2// ",
+            "https://h//api/2",
+        ] {
+            assert_eq!(ctx(url).base("/api/2", "x").unwrap(), "https://h", "{url}");
+        }
+        assert_eq!(
+            ctx("https://h/api/20").base("/api/2", "x").unwrap(),
+            "https://h/api/20"
+        );
+        assert_eq!(ctx("https://h/x/").base("", "x").unwrap(), "https://h/x");
+        for url in ["", " ", "/", "/api/2/"] {
+            assert!(matches!(
+                ctx(url).base("/api/2", "https://example"),
+                Err(Failure::InvalidInput(_))
+            ));
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Building outcomes and failures.
 
-use crate::{ErrorDetail, Failure, Outcome, RateLimit, TenantRef};
+use crate::{ErrorDetail, Failure, ListedTenant, Outcome, RateLimit, TenantRef};
 
 impl ErrorDetail {
     /// A detail with only a message.
@@ -68,6 +68,17 @@ impl TenantRef {
         TenantRef {
             id: id.into(),
             name: name.into(),
+        }
+    }
+}
+
+impl ListedTenant {
+    /// A tenant of a listing; `enabled` is `None` when the listing does not say.
+    pub fn new(id: impl Into<String>, name: impl Into<String>, enabled: Option<bool>) -> Self {
+        ListedTenant {
+            id: id.into(),
+            name: name.into(),
+            enabled,
         }
     }
 }

@@ -1,14 +1,14 @@
 use serde_json::{Value, json};
 use tenantctl_plugin_sdk::testing::{
-    Exchange, context, json_response, run_action, run_login, text_response,
+    Exchange, by_id, by_name, context, json_response, run_action, run_list, run_login,
+    text_response,
 };
 use tenantctl_plugin_sdk::{
-    Action, ActionRequest, Context, Effect, Failure, Header, HttpRequest, HttpResponse, Intent,
-    Method, Outcome, Plugin, Session, TenantRef, TenantSelector,
+    Action, Context, Effect, Failure, Header, HttpRequest, HttpResponse, Intent, Method, Outcome,
+    Plugin, Session, TenantRef,
 };
 
-use crate::Vspc;
-use crate::flow::{DISABLED_NOTE, ENABLED_NOTE};
+use crate::{DELETED_NOTE, DISABLED_NOTE, ENABLED_NOTE, GONE_NOTE, PAGE_LIMIT, Vspc};
 
 const BASE: &str = "https://vspc.example.com:1280";
 const API: &str = "https://vspc.example.com:1280/api/v3";
@@ -34,20 +34,6 @@ fn session() -> Session {
         Some(NOW + 3600),
         &json!({"username": "vspc\\administrator"}),
     )
-}
-
-fn by_id(action: Action, id: &str) -> ActionRequest {
-    ActionRequest {
-        action,
-        tenant: TenantSelector::Id(id.to_string()),
-    }
-}
-
-fn by_name(action: Action, name: &str) -> ActionRequest {
-    ActionRequest {
-        action,
-        tenant: TenantSelector::Name(name.to_string()),
-    }
 }
 
 /// Answers each request from the routes `(method, url prefix, response)`; any other request
@@ -193,7 +179,7 @@ fn query(url: &str) -> Vec<(String, String)> {
 // ---------------------------------------------------------------- describe
 
 #[test]
-fn describe_names_the_vendor_its_three_actions_and_config() {
+fn describe_names_the_vendor_its_actions_and_config() {
     let info = Vspc::describe();
     assert_eq!(info.vendor, "vspc");
     assert_eq!(info.display_name, "Veeam Service Provider Console");
@@ -211,6 +197,8 @@ fn describe_names_the_vendor_its_three_actions_and_config() {
             (Action::Status, false),
             (Action::Disable, false),
             (Action::Enable, false),
+            (Action::Delete, true),
+            (Action::List, false),
         ],
         "no offboarding is offered"
     );
@@ -222,7 +210,12 @@ fn describe_names_the_vendor_its_three_actions_and_config() {
         .collect();
     assert_eq!(
         fields,
-        vec![("username", false, true), ("password", true, true)]
+        vec![
+            ("username", false, true),
+            ("password", true, true),
+            ("remove-backups", false, false),
+            ("remove-agents", false, false)
+        ]
     );
 }
 
@@ -970,22 +963,118 @@ fn a_patch_answer_still_showing_the_old_status_is_vendor_and_not_changed() {
     }
 }
 
+const ACTION: &str = "97431954-0dd7-472a-8cb7-d0cb0fbccaf7";
+
+fn action_url(id: &str) -> String {
+    format!("{API}/asyncActions/{id}")
+}
+
+fn queued(name: &str) -> HttpResponse {
+    let body = json!({"data": {"id": ACTION, "actionName": name, "startTime": "2024-01-01T00:00:00Z",
+        "status": "running"}, "meta": null, "errors": null});
+    with_headers(
+        json_response(202, body),
+        &[("Location", &action_url(ACTION))],
+    )
+}
+
+fn async_action(status: &str) -> HttpResponse {
+    let errors = match status {
+        "failed" | "canceled" => {
+            json!([{"message": "Agents could not be removed", "type": "logical", "code": 1000}])
+        }
+        _ => Value::Null,
+    };
+    json_response(
+        200,
+        json!({"data": {"id": ACTION, "actionName": "DeleteCompany", "startTime": "2024-01-01T00:00:00Z",
+            "status": status}, "meta": null, "errors": errors}),
+    )
+}
+
 #[test]
-fn a_queued_patch_is_confirmed_by_reading_the_company_again() {
-    let queued = with_headers(
+fn a_queued_patch_is_awaited_and_confirmed_by_reading_the_company_again() {
+    let empty_202 = with_headers(
         text_response(202, "application/json", ""),
-        &[(
-            "Location",
-            "https://vspc.example.com:1280/api/v3/asyncActions/97431954-0dd7-472a-8cb7-d0cb0fbccaf7",
-        )],
+        &[("Location", &action_url(ACTION))],
     );
+    let routes = |answer: HttpResponse, back: HttpResponse| {
+        vec![
+            (
+                Method::Get,
+                company_url(ACME),
+                company(ACME, "Acme Corp", "Active"),
+            ),
+            (Method::Patch, company_url(ACME), answer),
+            (Method::Get, action_url(ACTION), async_action("running")),
+            (Method::Get, action_url(ACTION), async_action("succeed")),
+            (Method::Get, company_url(ACME), back),
+        ]
+    };
+    for answer in [empty_202.clone(), queued("PatchCompany")] {
+        let (outcome, exchanges) = run_action::<Vspc>(
+            &ctx(),
+            &session(),
+            &by_id(Action::Disable, ACME),
+            server(routes(answer, company(ACME, "Acme Corp", "Disabled"))),
+        );
+        assert_eq!(exchanges.len(), 5);
+        let polls: Vec<Option<u32>> = exchanges[2..4].iter().map(|e| e.wait_ms).collect();
+        assert_eq!(polls, [Some(250), Some(500)]);
+        for read in &exchanges[2..] {
+            assert_eq!(read.request.method, Method::Get);
+            assert_eq!(read.request.effect, Effect::Read);
+            assert!(read.intent.is_none());
+            assert_authed(read);
+        }
+        assert!(outcome.changed && outcome.error.is_none(), "{outcome:?}");
+        let notes = outcome.notes.join(" ");
+        assert!(notes.contains("asynchronously"), "{notes}");
+        assert!(notes.contains(ACTION), "{notes}");
+    }
+
+    // Still not applied when read back: not reported as changed.
+    let (outcome, _) = run_action::<Vspc>(
+        &ctx(),
+        &session(),
+        &by_id(Action::Disable, ACME),
+        server(routes(
+            empty_202.clone(),
+            company(ACME, "Acme Corp", "Active"),
+        )),
+    );
+    assert!(!outcome.changed);
+    match error_of(&outcome) {
+        Failure::Vendor(detail) => assert!(detail.message.contains("queued")),
+        other => panic!("expected vendor, got {other:?}"),
+    }
+
+    // The read-back fails: its failure, nothing claimed.
+    let (outcome, _) = run_action::<Vspc>(
+        &ctx(),
+        &session(),
+        &by_id(Action::Disable, ACME),
+        server(routes(
+            empty_202.clone(),
+            errors(401, json!(401), "expired"),
+        )),
+    );
+    assert!(!outcome.changed);
+    assert_eq!(outcome.enabled_after, None);
+    assert!(matches!(error_of(&outcome), Failure::SessionExpired(_)));
+
+    // A 202 naming no action is read back at once.
     let routes = vec![
         (
             Method::Get,
             company_url(ACME),
             company(ACME, "Acme Corp", "Active"),
         ),
-        (Method::Patch, company_url(ACME), queued.clone()),
+        (
+            Method::Patch,
+            company_url(ACME),
+            text_response(202, "application/json", ""),
+        ),
         (
             Method::Get,
             company_url(ACME),
@@ -999,64 +1088,7 @@ fn a_queued_patch_is_confirmed_by_reading_the_company_again() {
         server(routes),
     );
     assert_eq!(exchanges.len(), 3);
-    assert_eq!(exchanges[2].request.method, Method::Get);
-    assert_eq!(exchanges[2].request.effect, Effect::Read);
-    assert!(exchanges[2].intent.is_none());
-    assert_authed(&exchanges[2]);
-    assert!(outcome.changed && outcome.error.is_none(), "{outcome:?}");
-    let notes = outcome.notes.join(" ");
-    assert!(notes.contains("asynchronously"), "{notes}");
-    assert!(notes.contains("asyncActions/97431954"), "{notes}");
-
-    // Still not applied when read back: not reported as changed.
-    let routes = vec![
-        (
-            Method::Get,
-            company_url(ACME),
-            company(ACME, "Acme Corp", "Active"),
-        ),
-        (Method::Patch, company_url(ACME), queued.clone()),
-        (
-            Method::Get,
-            company_url(ACME),
-            company(ACME, "Acme Corp", "Active"),
-        ),
-    ];
-    let (outcome, _) = run_action::<Vspc>(
-        &ctx(),
-        &session(),
-        &by_id(Action::Disable, ACME),
-        server(routes),
-    );
-    assert!(!outcome.changed);
-    match error_of(&outcome) {
-        Failure::Vendor(detail) => assert!(detail.message.contains("queued")),
-        other => panic!("expected vendor, got {other:?}"),
-    }
-
-    // The read-back fails: its failure, nothing claimed.
-    let routes = vec![
-        (
-            Method::Get,
-            company_url(ACME),
-            company(ACME, "Acme Corp", "Active"),
-        ),
-        (Method::Patch, company_url(ACME), queued),
-        (
-            Method::Get,
-            company_url(ACME),
-            errors(401, json!(401), "expired"),
-        ),
-    ];
-    let (outcome, _) = run_action::<Vspc>(
-        &ctx(),
-        &session(),
-        &by_id(Action::Disable, ACME),
-        server(routes),
-    );
-    assert!(!outcome.changed);
-    assert_eq!(outcome.enabled_after, None);
-    assert!(matches!(error_of(&outcome), Failure::SessionExpired(_)));
+    assert!(outcome.changed, "{outcome:?}");
 }
 
 #[test]
@@ -1369,5 +1401,329 @@ fn non_json_reads_are_vendor_never_a_panic() {
             matches!(error_of(&outcome), Failure::Vendor(_)),
             "{body:?}: {outcome:?}"
         );
+    }
+}
+
+// ---------------------------------------------------------------- delete
+
+fn delete_url(uid: &str) -> String {
+    company_url(uid)
+}
+
+#[test]
+fn delete_removes_a_disabled_company_and_waits_for_the_async_action() {
+    let routes = vec![
+        (
+            Method::Get,
+            company_url(ACME),
+            company(ACME, "Acme Corp", "Disabled"),
+        ),
+        (Method::Delete, delete_url(ACME), queued("DeleteCompany")),
+        (Method::Get, action_url(ACTION), async_action("running")),
+        (Method::Get, action_url(ACTION), async_action("running")),
+        (Method::Get, action_url(ACTION), async_action("succeed")),
+    ];
+    let (outcome, exchanges) = run_action::<Vspc>(
+        &ctx(),
+        &session(),
+        &by_id(Action::Delete, ACME),
+        server(routes),
+    );
+    assert_eq!(exchanges.len(), 5);
+    exchanges.iter().for_each(assert_authed);
+    let delete = &exchanges[1];
+    assert_eq!(delete.request.method, Method::Delete);
+    assert_eq!(
+        query(&delete.request.url),
+        [
+            ("removeAllAgents".to_string(), "true".to_string()),
+            ("removeBackups".to_string(), "false".to_string())
+        ]
+    );
+    assert_eq!(
+        delete.request.effect,
+        Effect::Write,
+        "a repeat is refused while it runs"
+    );
+    assert_eq!(
+        delete.intent,
+        Some(Intent {
+            tenant: TenantRef::new(ACME, "Acme Corp"),
+            enabled_before: Some(false),
+            enabled_after: None,
+        })
+    );
+    let waits: Vec<Option<u32>> = exchanges.iter().map(|e| e.wait_ms).collect();
+    assert_eq!(waits, [None, None, Some(250), Some(500), Some(1000)]);
+    assert!(outcome.changed && outcome.error.is_none(), "{outcome:?}");
+    assert_eq!(
+        (outcome.enabled_before, outcome.enabled_after),
+        (Some(false), None)
+    );
+    assert_eq!(outcome.notes, [DELETED_NOTE]);
+}
+
+#[test]
+fn delete_flags_follow_the_configuration() {
+    let ctx = context(
+        BASE,
+        &[
+            ("username", "u"),
+            ("password", "p"),
+            ("remove-backups", "true"),
+            ("remove-agents", "FALSE"),
+        ],
+        NOW,
+    );
+    let routes = vec![
+        (
+            Method::Get,
+            company_url(ACME),
+            company(ACME, "Acme Corp", "Disabled"),
+        ),
+        (
+            Method::Delete,
+            delete_url(ACME),
+            text_response(200, "application/json", ""),
+        ),
+    ];
+    let (outcome, exchanges) = run_action::<Vspc>(
+        &ctx,
+        &session(),
+        &by_id(Action::Delete, ACME),
+        server(routes),
+    );
+    assert!(
+        exchanges[1]
+            .request
+            .url
+            .ends_with("?removeAllAgents=false&removeBackups=true")
+    );
+    assert!(
+        outcome.changed,
+        "a 200 without an async action is done: {outcome:?}"
+    );
+}
+
+#[test]
+fn delete_refuses_an_active_or_otherwise_busy_company_and_sends_nothing() {
+    for (status, words) in [
+        ("Active", "enabled"),
+        ("Expired", "Expired"),
+        ("Deleting", "Deleting"),
+    ] {
+        let (outcome, exchanges) = run_action::<Vspc>(
+            &ctx(),
+            &session(),
+            &by_id(Action::Delete, ACME),
+            server(read_only(ACME, company(ACME, "Acme Corp", status))),
+        );
+        assert_eq!(exchanges.len(), 1, "{status}: no DELETE");
+        match error_of(&outcome) {
+            Failure::InvalidInput(detail) => {
+                assert!(detail.message.contains(words), "{}", detail.message)
+            }
+            other => panic!("{status}: expected invalid input, got {other:?}"),
+        }
+        assert!(!outcome.changed);
+    }
+}
+
+#[test]
+fn a_failed_or_canceled_deletion_is_vendor_and_not_changed() {
+    for end in ["failed", "canceled"] {
+        let routes = vec![
+            (
+                Method::Get,
+                company_url(ACME),
+                company(ACME, "Acme Corp", "Disabled"),
+            ),
+            (Method::Delete, delete_url(ACME), queued("DeleteCompany")),
+            (Method::Get, action_url(ACTION), async_action(end)),
+        ];
+        let (outcome, _) = run_action::<Vspc>(
+            &ctx(),
+            &session(),
+            &by_id(Action::Delete, ACME),
+            server(routes),
+        );
+        assert!(!outcome.changed);
+        assert_eq!(outcome.tenant, tenant(ACME, "Acme Corp"));
+        match error_of(&outcome) {
+            Failure::Vendor(detail) => {
+                assert!(detail.message.contains(end), "{}", detail.message);
+                assert!(
+                    detail.message.contains("Agents could not be removed"),
+                    "{}",
+                    detail.message
+                );
+            }
+            other => panic!("expected vendor, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_async_action_that_vanished_or_never_ends_is_reported() {
+    let routes = vec![
+        (
+            Method::Get,
+            company_url(ACME),
+            company(ACME, "Acme Corp", "Disabled"),
+        ),
+        (Method::Delete, delete_url(ACME), queued("DeleteCompany")),
+        (
+            Method::Get,
+            action_url(ACTION),
+            errors(404, json!(404), "Async action does not exist."),
+        ),
+    ];
+    let (outcome, _) = run_action::<Vspc>(
+        &ctx(),
+        &session(),
+        &by_id(Action::Delete, ACME),
+        server(routes),
+    );
+    assert!(
+        matches!(error_of(&outcome), Failure::Vendor(d) if d.message.contains("no longer knows"))
+    );
+
+    let routes = vec![
+        (
+            Method::Get,
+            company_url(ACME),
+            company(ACME, "Acme Corp", "Disabled"),
+        ),
+        (Method::Delete, delete_url(ACME), queued("DeleteCompany")),
+        (Method::Get, action_url(ACTION), async_action("running")),
+    ];
+    let (outcome, exchanges) = run_action::<Vspc>(
+        &ctx(),
+        &session(),
+        &by_id(Action::Delete, ACME),
+        server(routes),
+    );
+    assert_eq!(
+        exchanges.len(),
+        2 + tenantctl_plugin_sdk::MAX_POLLS as usize
+    );
+    assert!(
+        matches!(error_of(&outcome), Failure::Vendor(d) if d.message.contains("still running"))
+    );
+    assert!(!outcome.changed);
+}
+
+#[test]
+fn a_company_already_gone_or_a_refused_delete() {
+    let routes = vec![
+        (
+            Method::Get,
+            company_url(ACME),
+            company(ACME, "Acme Corp", "Disabled"),
+        ),
+        (
+            Method::Delete,
+            delete_url(ACME),
+            errors(404, json!(404), "Company does not exist."),
+        ),
+    ];
+    let (outcome, _) = run_action::<Vspc>(
+        &ctx(),
+        &session(),
+        &by_id(Action::Delete, ACME),
+        server(routes),
+    );
+    assert!(outcome.changed && outcome.error.is_none(), "{outcome:?}");
+    assert_eq!(outcome.notes, [GONE_NOTE]);
+
+    let refusal = json_response(
+        400,
+        json!({"errors": [{"message": "The removeBackups parameter is required.", "type": "logical",
+            "code": 400, "parameterName": "removeBackups"}]}),
+    );
+    let routes = vec![
+        (
+            Method::Get,
+            company_url(ACME),
+            company(ACME, "Acme Corp", "Disabled"),
+        ),
+        (Method::Delete, delete_url(ACME), refusal),
+    ];
+    let (outcome, _) = run_action::<Vspc>(
+        &ctx(),
+        &session(),
+        &by_id(Action::Delete, ACME),
+        server(routes),
+    );
+    match error_of(&outcome) {
+        Failure::Vendor(detail) => assert!(
+            detail.message.contains("(removeBackups)"),
+            "{}",
+            detail.message
+        ),
+        other => panic!("expected vendor, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- list
+
+#[test]
+fn list_pages_by_offset_until_the_total() {
+    let total = 2 * PAGE_LIMIT + 3;
+    let statuses = ["Active", "Disabled", "Expired"];
+    let (listing, exchanges) = run_list::<Vspc>(&ctx(), &session(), |request| {
+        let pairs = query(&request.url);
+        assert_eq!(pairs[0], ("limit".to_string(), PAGE_LIMIT.to_string()));
+        let offset: u32 = pairs[1].1.parse().unwrap();
+        let items: Vec<Value> = (offset..(offset + PAGE_LIMIT).min(total))
+            .map(|n| {
+                let uid = format!("00000000-0000-4000-8000-{n:012}");
+                company_json(&uid, &format!("Company {n}"), statuses[n as usize % 3])
+            })
+            .collect();
+        let count = items.len();
+        json_response(
+            200,
+            json!({"data": items, "meta": {"pagingInfo": {"total": total, "count": count, "offset": offset}}}),
+        )
+    });
+    let offsets: Vec<String> = exchanges
+        .iter()
+        .map(|e| query(&e.request.url)[1].1.clone())
+        .collect();
+    assert_eq!(offsets, ["0", "500", "1000"]);
+    exchanges.iter().for_each(assert_authed);
+    assert_eq!(listing.error, None);
+    assert_eq!(listing.tenants.len(), total as usize);
+    let first: Vec<Option<bool>> = listing.tenants[..3].iter().map(|t| t.enabled).collect();
+    assert_eq!(first, [Some(true), Some(false), Some(false)]);
+    assert_eq!(listing.tenants[2].name, "Company 2");
+}
+
+#[test]
+fn list_skips_entries_without_a_uid_and_ends_on_errors() {
+    let page = json_response(
+        200,
+        json!({"data": [company_json("nope", "Bad", "Active"), {"instanceUid": ACME, "name": "Acme Corp"}],
+            "meta": {"pagingInfo": {"total": 2, "count": 2, "offset": 0}}}),
+    );
+    let mut answers = vec![page].into_iter();
+    let (listing, _) = run_list::<Vspc>(&ctx(), &session(), |_| answers.next().unwrap());
+    assert_eq!(listing.tenants.len(), 1);
+    assert_eq!(listing.tenants[0].enabled, None, "no status: unknown");
+    for (answer, kind) in [
+        (errors(401, json!(401), "expired"), "auth"),
+        (
+            text_response(502, "text/html", "<html>proxy</html>"),
+            "vendor",
+        ),
+        (
+            json_response(200, json!({"data": {"not": "a list"}})),
+            "vendor",
+        ),
+    ] {
+        let mut answer = Some(answer);
+        let (listing, _) = run_list::<Vspc>(&ctx(), &session(), |_| answer.take().unwrap());
+        assert_eq!(listing.error.as_ref().map(Failure::kind), Some(kind));
     }
 }

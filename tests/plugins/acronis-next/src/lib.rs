@@ -1,6 +1,6 @@
 //! The Acronis plugin re-released under version 0.2.0, built against the SDK alone, as a
 //! vendor would ship an update. Tests drop its `.wasm` into a plugin directory and check
-//! that an unchanged tenantctl binary picks it over the built-in 0.1.0.
+//! that an unchanged tenantctl binary picks it over the built-in one.
 
 use tenantctl_plugin_acronis::Acronis;
 use tenantctl_plugin_sdk::*;
@@ -9,9 +9,6 @@ use tenantctl_plugin_sdk::*;
 pub struct AcronisNext;
 
 impl Plugin for AcronisNext {
-    type LoginState = <Acronis as Plugin>::LoginState;
-    type ActionState = <Acronis as Plugin>::ActionState;
-
     fn describe() -> PluginInfo {
         PluginInfo {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -19,33 +16,22 @@ impl Plugin for AcronisNext {
         }
     }
 
-    fn begin_login(ctx: &Context) -> Step<Self::LoginState, Session> {
-        Acronis::begin_login(ctx)
+    fn login(io: &mut Io, ctx: &Context) -> Flow<Session> {
+        Acronis::login(io, ctx)
     }
 
-    fn resume_login(
-        ctx: &Context,
-        state: Self::LoginState,
-        response: &HttpResponse,
-    ) -> Step<Self::LoginState, Session> {
-        Acronis::resume_login(ctx, state, response)
-    }
-
-    fn begin_action(
+    fn act(
+        io: &mut Io,
         ctx: &Context,
         session: &Session,
-        request: &ActionRequest,
-    ) -> Step<Self::ActionState, Outcome> {
-        Acronis::begin_action(ctx, session, request)
+        action: Action,
+        tenant: &TenantSelector,
+    ) -> Flow<Outcome> {
+        Acronis::act(io, ctx, session, action, tenant)
     }
 
-    fn resume_action(
-        ctx: &Context,
-        session: &Session,
-        state: Self::ActionState,
-        response: &HttpResponse,
-    ) -> Step<Self::ActionState, Outcome> {
-        Acronis::resume_action(ctx, session, state, response)
+    fn list(io: &mut Io, ctx: &Context, session: &Session) -> Flow<Listing> {
+        Acronis::list(io, ctx, session)
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! The tenant id chooses the misbehaviour: `trap`, `loop`, `bloat`, `foreign-origin`,
 //! `write-without-intent`, `runaway`; any other id reads `GET <base-url>/ok` and succeeds.
+//! A base URL containing `runaway` makes every operation ask for one more request forever.
 
 use tenantctl_plugin_sdk::*;
 
@@ -9,9 +10,6 @@ use tenantctl_plugin_sdk::*;
 pub struct Misbehaving;
 
 impl Plugin for Misbehaving {
-    type LoginState = ();
-    type ActionState = ();
-
     fn describe() -> PluginInfo {
         PluginInfo {
             vendor: "misbehaving".into(),
@@ -19,31 +17,30 @@ impl Plugin for Misbehaving {
             version: env!("CARGO_PKG_VERSION").into(),
             contract: CONTRACT_VERSION.into(),
             url_hint: "http://127.0.0.1:1".into(),
-            actions: vec![ActionInfo {
-                action: Action::Status,
-                description: "misbehaves as the tenant id says".into(),
-                destructive: false,
-            }],
+            actions: vec![ActionInfo::new(
+                Action::Status,
+                "misbehaves as the tenant id says",
+                false,
+            )],
             config: vec![],
         }
     }
 
-    fn begin_login(_ctx: &Context) -> Step<(), Session> {
-        Step::Done(Session::new("no-token", None, &()))
+    fn login(_io: &mut Io, _ctx: &Context) -> Flow<Session> {
+        Ok(Session::new("no-token", None, &()))
     }
 
-    fn resume_login(_ctx: &Context, _state: (), _response: &HttpResponse) -> Step<(), Session> {
-        Step::Fail(Failure::Vendor(ErrorDetail::new("login sends no request")))
-    }
-
-    fn begin_action(
+    fn act(
+        io: &mut Io,
         ctx: &Context,
         _session: &Session,
-        request: &ActionRequest,
-    ) -> Step<(), Outcome> {
-        let id = match &request.tenant {
+        _action: Action,
+        tenant: &TenantSelector,
+    ) -> Flow<Outcome> {
+        let id = match tenant {
             TenantSelector::Id(id) | TenantSelector::Name(id) => id.as_str(),
         };
+        let base = &ctx.base_url;
         match id {
             "trap" => panic!("this plugin panics on purpose"),
             "loop" => {
@@ -59,26 +56,20 @@ impl Plugin for Misbehaving {
                     std::hint::black_box(&hoard);
                 }
             }
-            "foreign-origin" => Step::send(HttpRequest::get("http://192.0.2.1/steal"), ()),
-            "write-without-intent" => Step::send(
-                HttpRequest::put(format!("{}/tenant", ctx.base_url))
-                    .effect(Effect::IdempotentWrite),
-                (),
-            ),
-            _ => Step::send(HttpRequest::get(format!("{}/ok", ctx.base_url)), ()),
+            "foreign-origin" => io.read(HttpRequest::get("http://192.0.2.1/steal"), |_| Ok(()))?,
+            // A write declared as a plain read: no intent.
+            "write-without-intent" => io.read(
+                HttpRequest::put(format!("{base}/tenant")).effect(Effect::IdempotentWrite),
+                |_| Ok(()),
+            )?,
+            _ => io.read(HttpRequest::get(format!("{base}/ok")), |_| Ok(()))?,
         }
-    }
-
-    fn resume_action(
-        ctx: &Context,
-        _session: &Session,
-        _state: (),
-        _response: &HttpResponse,
-    ) -> Step<(), Outcome> {
-        if ctx.base_url.contains("runaway") {
-            return Step::send(HttpRequest::get(format!("{}/again", ctx.base_url)), ());
+        if base.contains("runaway") {
+            loop {
+                io.read(HttpRequest::get(format!("{base}/again")), |_| Ok(()))?;
+            }
         }
-        Step::Done(Outcome::for_tenant(TenantRef::new("ok", "OK")).enabled(Some(true), Some(true)))
+        Ok(Outcome::for_tenant(TenantRef::new("ok", "OK")).enabled(Some(true), Some(true)))
     }
 }
 
