@@ -454,6 +454,7 @@ pub async fn replay(plugin: Arc<Plugin>, transcript: &Transcript) -> Vec<String>
         Action::Disable,
         Action::Enable,
         Action::Offboard,
+        Action::Delete,
     ]
     .into_iter()
     .find(|a| a.name() == transcript.action) else {
