@@ -596,6 +596,15 @@ fn a_newer_plugin_in_the_plugin_dir_is_used_by_the_unchanged_binary() {
     std::fs::create_dir(&dir).unwrap();
     std::fs::copy(&next, dir.join("acronis-0.2.0.wasm")).unwrap();
     std::fs::write(dir.join("broken.wasm"), b"not a component").unwrap();
+    // The operator trusts exactly this file for acronis (pinned in the default config).
+    let sha256 = tenantctl::plugin::sha256_hex(&std::fs::read(&next).unwrap());
+    let config = home.path().join(".config/tenantctl/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        config,
+        format!("[trust.vendors.acronis]\nsha256 = [\"{sha256}\", \"{}\"]\n", tenantctl::plugin::sha256_hex(b"not a component")),
+    )
+    .unwrap();
 
     let out = tenantctl(home.path())
         .env("TENANTCTL_PLUGIN_DIR", &dir)

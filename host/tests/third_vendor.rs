@@ -20,6 +20,19 @@ fn vspc_env(sim: &VspcSim) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Trusts exactly this plugin file for vspc, as an operator would: its SHA-256 pinned in
+/// the default configuration file (the tests clear XDG_*, so it is under HOME).
+fn pin(home: &Path, wasm: &Path) {
+    let sha256 = tenantctl::plugin::sha256_hex(&std::fs::read(wasm).unwrap());
+    let config = home.join(".config/tenantctl/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        config,
+        format!("[trust.vendors.vspc]\nsha256 = [\"{sha256}\"]\n"),
+    )
+    .unwrap();
+}
+
 fn binary_hash() -> String {
     tenantctl::plugin::sha256_hex(&std::fs::read(env!("CARGO_BIN_EXE_tenantctl")).unwrap())
 }
@@ -60,6 +73,7 @@ fn the_vspc_plugin_dropped_into_the_plugin_dir_runs_on_the_unchanged_binary() {
     let dir = home.path().join("plugins");
     std::fs::create_dir(&dir).unwrap();
     std::fs::copy(&wasm, dir.join("vspc.wasm")).unwrap();
+    pin(home.path(), &wasm);
 
     // `plugins list` shows it, chosen, from the directory.
     let out = tenantctl(home.path())
@@ -305,6 +319,7 @@ fn an_expired_session_is_renewed_and_a_queued_change_is_confirmed() {
     let dir = home.path().join("plugins");
     std::fs::create_dir(&dir).unwrap();
     std::fs::copy(&wasm, dir.join("vspc.wasm")).unwrap();
+    pin(home.path(), &wasm);
     let dormant = sim.dormant_uid().to_string();
     // Every token dies right before the company is read: the host logs in again once.
     sim.inject(
