@@ -3,7 +3,43 @@
 //! Field `client-secret` of vendor `acronis` is read from `TENANTCTL_ACRONIS_CLIENT_SECRET`,
 //! or from the file named by `TENANTCTL_ACRONIS_CLIENT_SECRET_FILE`.
 
+use crate::config::VendorConfig;
+use crate::http::HttpSettings;
 use crate::plugin::bindings::PluginInfo;
+
+/// Everything needed to reach one vendor account: where, with which values, over which HTTP.
+#[derive(Debug)]
+pub struct Reach {
+    /// The base URL (`--url`, else the environment, else the configuration file).
+    pub url: String,
+    /// The configuration values the plugin declares (credentials included).
+    pub values: Vec<(String, String)>,
+    /// The HTTP settings, with the vendor's private CA when one is configured.
+    pub http: HttpSettings,
+}
+
+/// How to reach the account of the vendor `info` describes: its URL (refusing plain
+/// `http://` to a remote host unless `allow_http`), its configuration values, and `http`
+/// with the vendor's CA certificates (`TENANTCTL_<VENDOR>_CA_CERT` or `ca_cert`) unless
+/// `http` already has some (`--ca-cert` wins). The error names what to set.
+pub fn reach(
+    info: &PluginInfo,
+    url_flag: Option<&str>,
+    settings: &VendorConfig,
+    env: impl Fn(&str) -> Option<String>,
+    mut http: HttpSettings,
+) -> Result<Reach, String> {
+    let url = base_url(info, url_flag, &env, settings.url.as_deref())?;
+    crate::http::check_plain_http(&url, &info.vendor, settings.allow_http)?;
+    let values = config_values(info, &env, |path: &str| std::fs::read_to_string(path))?;
+    if http.ca_certs.is_empty()
+        && let Some((path, named_by)) =
+            ca_cert(&info.vendor, None, &env, settings.ca_cert.as_deref())
+    {
+        http.ca_certs = crate::http::load_ca_certs(&path, &named_by)?;
+    }
+    Ok(Reach { url, values, http })
+}
 
 /// The environment variable holding `field` of `vendor`, e.g. `TENANTCTL_ACRONIS_CLIENT_ID`.
 pub fn env_var(vendor: &str, field: &str) -> String {

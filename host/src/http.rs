@@ -697,6 +697,7 @@ mod tests {
             body: vec![],
             body_secret: false,
             effect: Effect::Read,
+            cache_for: None,
         }
     }
 

@@ -8,18 +8,51 @@ use anyhow::{Context as _, Result, bail};
 /// The files of the SDK and the contract, as this tenantctl was built with them.
 const SDK_SOURCES: &[(&str, &str)] = &[
     ("sdk/src/lib.rs", include_str!("../../guest/sdk/src/lib.rs")),
-    ("sdk/src/decide.rs", include_str!("../../guest/sdk/src/decide.rs")),
-    ("sdk/src/find.rs", include_str!("../../guest/sdk/src/find.rs")),
-    ("sdk/src/http.rs", include_str!("../../guest/sdk/src/http.rs")),
+    (
+        "sdk/src/decide.rs",
+        include_str!("../../guest/sdk/src/decide.rs"),
+    ),
+    (
+        "sdk/src/find.rs",
+        include_str!("../../guest/sdk/src/find.rs"),
+    ),
+    (
+        "sdk/src/http.rs",
+        include_str!("../../guest/sdk/src/http.rs"),
+    ),
     ("sdk/src/io.rs", include_str!("../../guest/sdk/src/io.rs")),
-    ("sdk/src/lenient.rs", include_str!("../../guest/sdk/src/lenient.rs")),
-    ("sdk/src/login.rs", include_str!("../../guest/sdk/src/login.rs")),
-    ("sdk/src/outcome.rs", include_str!("../../guest/sdk/src/outcome.rs")),
-    ("sdk/src/state.rs", include_str!("../../guest/sdk/src/state.rs")),
-    ("sdk/src/testing.rs", include_str!("../../guest/sdk/src/testing.rs")),
-    ("sdk/src/vendor.rs", include_str!("../../guest/sdk/src/vendor.rs")),
-    ("sdk/wit/types.wit", include_str!("../../wit/v0.2.0/types.wit")),
-    ("sdk/wit/plugin.wit", include_str!("../../wit/v0.2.0/plugin.wit")),
+    (
+        "sdk/src/lenient.rs",
+        include_str!("../../guest/sdk/src/lenient.rs"),
+    ),
+    (
+        "sdk/src/login.rs",
+        include_str!("../../guest/sdk/src/login.rs"),
+    ),
+    (
+        "sdk/src/outcome.rs",
+        include_str!("../../guest/sdk/src/outcome.rs"),
+    ),
+    (
+        "sdk/src/state.rs",
+        include_str!("../../guest/sdk/src/state.rs"),
+    ),
+    (
+        "sdk/src/testing.rs",
+        include_str!("../../guest/sdk/src/testing.rs"),
+    ),
+    (
+        "sdk/src/vendor.rs",
+        include_str!("../../guest/sdk/src/vendor.rs"),
+    ),
+    (
+        "sdk/wit/types.wit",
+        include_str!("../../wit/v0.2.0/types.wit"),
+    ),
+    (
+        "sdk/wit/plugin.wit",
+        include_str!("../../wit/v0.2.0/plugin.wit"),
+    ),
     ("sdk/wit/world.wit", WORLD),
 ];
 

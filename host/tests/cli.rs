@@ -602,7 +602,10 @@ fn a_newer_plugin_in_the_plugin_dir_is_used_by_the_unchanged_binary() {
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(
         config,
-        format!("[trust.vendors.acronis]\nsha256 = [\"{sha256}\", \"{}\"]\n", tenantctl::plugin::sha256_hex(b"not a component")),
+        format!(
+            "[trust.vendors.acronis]\nsha256 = [\"{sha256}\", \"{}\"]\n",
+            tenantctl::plugin::sha256_hex(b"not a component")
+        ),
     )
     .unwrap();
 

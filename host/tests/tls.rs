@@ -229,7 +229,10 @@ fn ca_cert_in_the_configuration_file_adds_the_private_ca_relative_to_the_file() 
     let journal = setup.home.path().join("audit.jsonl");
     for flags in [
         vec!["--config".to_string(), config.display().to_string()],
-        vec!["--ca-cert".to_string(), setup.ca_file().display().to_string()],
+        vec![
+            "--ca-cert".to_string(),
+            setup.ca_file().display().to_string(),
+        ],
     ] {
         let out = setup
             .tenantctl()

@@ -162,7 +162,13 @@ fn disable_and_name_plugin(home: &Home, sim: &AcronisSim) -> String {
     let journal = home.path().join("audit.jsonl");
     home.tenantctl()
         .envs(acronis_env(sim))
-        .args(["disable", "--vendor", "acronis", "--tenant-name", "Acme Corp"])
+        .args([
+            "disable",
+            "--vendor",
+            "acronis",
+            "--tenant-name",
+            "Acme Corp",
+        ])
         .arg("--audit-log")
         .arg(&journal)
         .assert()
@@ -356,7 +362,13 @@ fn an_unsigned_file_is_refused_unless_unsigned_plugins_are_allowed() {
     let journal = home.path().join("audit.jsonl");
     home.tenantctl()
         .envs(acronis_env(&sim))
-        .args(["disable", "--vendor", "acronis", "--tenant-name", "Acme Corp"])
+        .args([
+            "disable",
+            "--vendor",
+            "acronis",
+            "--tenant-name",
+            "Acme Corp",
+        ])
         .arg("--audit-log")
         .arg(&journal)
         .assert()
@@ -427,7 +439,12 @@ fn verify_prints_the_verdict_and_exits_0_only_when_trusted() {
         .assert()
         .code(1);
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    for expected in ["vendor    ?", "version   ?", &format!("sha256    {sha}"), "refused"] {
+    for expected in [
+        "vendor    ?",
+        "version   ?",
+        &format!("sha256    {sha}"),
+        "refused",
+    ] {
         assert!(text.contains(expected), "{expected:?} not in {text}");
     }
     assert!(!home.compiled(&sha));
@@ -540,7 +557,11 @@ fn install_copies_a_trusted_file_and_its_signature_and_nothing_else() {
         .arg(&file)
         .assert()
         .code(2);
-    assert!(dir_listing(&plugins).is_empty(), "{:?}", dir_listing(&plugins));
+    assert!(
+        dir_listing(&plugins).is_empty(),
+        "{:?}",
+        dir_listing(&plugins)
+    );
 
     // Tampered after signing: refused, nothing copied.
     home.config(&keys_for("acronis", &signer));
@@ -557,7 +578,11 @@ fn install_copies_a_trusted_file_and_its_signature_and_nothing_else() {
         .arg(&tampered)
         .assert()
         .code(2);
-    assert!(dir_listing(&plugins).is_empty(), "{:?}", dir_listing(&plugins));
+    assert!(
+        dir_listing(&plugins).is_empty(),
+        "{:?}",
+        dir_listing(&plugins)
+    );
 
     // Trusted: the file and its signature, byte for byte, and no temporary left behind.
     home.tenantctl()
@@ -706,7 +731,13 @@ fn the_config_file_comes_from_the_flag_then_the_variable_then_xdg() {
         .collect();
     let good = format!("[vendors.acronis]\nurl = \"{}\"\n", sim.url());
     let broken = "[vendors.acronis]\nurll = \"typo\"\n";
-    let status = ["status", "--vendor", "acronis", "--tenant-name", "Acme Corp"];
+    let status = [
+        "status",
+        "--vendor",
+        "acronis",
+        "--tenant-name",
+        "Acme Corp",
+    ];
     let xdg = home.path().join("xdg");
     std::fs::create_dir_all(xdg.join("tenantctl")).unwrap();
 
@@ -823,7 +854,13 @@ fn plain_http_goes_only_to_loopback_unless_allowed() {
         .into_iter()
         .filter(|(name, _)| *name != "TENANTCTL_ACRONIS_URL")
         .collect();
-    let status = ["status", "--vendor", "acronis", "--tenant-name", "Acme Corp"];
+    let status = [
+        "status",
+        "--vendor",
+        "acronis",
+        "--tenant-name",
+        "Acme Corp",
+    ];
 
     // A remote name: refused before anything is looked up or sent.
     let out = home

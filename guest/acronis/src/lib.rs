@@ -431,4 +431,3 @@ fn noted(action: Action, outcome: Outcome) -> Outcome {
 
 #[cfg(feature = "export")]
 tenantctl_plugin_sdk::register_plugin!(Acronis);
-

@@ -1344,3 +1344,32 @@ fn the_client_id_is_percent_encoded_in_the_path() {
         format!("{API}/clients/a%20b%2Fc%3Fd")
     );
 }
+
+/// Property tests: whatever the vendor (or something pretending to be it) answers — mutated
+/// transcript and seed bodies, arbitrary JSON, arbitrary bytes, any status — every operation
+/// ends with an outcome or a typed failure with a message, never a panic or a loop.
+/// `PROPTEST_CASES` sets the number of cases (64 by default).
+mod fuzz {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use tenantctl_plugin_sdk::fuzz::{config, corpus, every_operation, response};
+
+    use super::*;
+
+    fn seeds() -> Vec<Vec<u8>> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        corpus(&root.join("transcripts"), &root.join("fuzz-seeds"))
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn every_answer_ends_in_an_outcome_or_a_typed_failure(
+            responses in prop::collection::vec(response(seeds()), 1..8)
+        ) {
+            every_operation::<crate::Acronis>(&ctx(), &session(), ID, &responses)?;
+        }
+    }
+}

@@ -15,7 +15,8 @@ use std::path::Path;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::{Header, HttpResponse};
+use crate::testing::{by_id, by_name, run_action, run_list, run_login};
+use crate::{Action, Context, Failure, Header, HttpRequest, HttpResponse, Plugin, Session};
 
 /// Cases per property when `PROPTEST_CASES` is not set.
 pub const DEFAULT_CASES: u32 = 64;
@@ -267,6 +268,64 @@ pub fn response(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = HttpResponse> {
             body,
         },
     )
+}
+
+/// Runs every operation of plugin `P` — login, each action it describes by `tenant_id` and by
+/// name,
+/// and its listing — answering its requests with `responses` in turn and then with a 503.
+/// Each must end with a session, an outcome or a typed failure whose message says what went
+/// wrong; a panic, a loop past the step limits of [`crate::testing`], or a failure without a
+/// message fails the property.
+pub fn every_operation<P: Plugin>(
+    ctx: &Context,
+    session: &Session,
+    tenant_id: &str,
+    responses: &[HttpResponse],
+) -> Result<(), TestCaseError> {
+    let answers = || {
+        let mut next = responses.iter().cloned();
+        move |_: &HttpRequest| {
+            next.next().unwrap_or_else(|| HttpResponse {
+                status: 503,
+                headers: Vec::new(),
+                body: b"unavailable".to_vec(),
+            })
+        }
+    };
+    let described = |failure: &Failure| -> Result<(), TestCaseError> {
+        prop_assert!(
+            !failure.detail().message.trim().is_empty(),
+            "a failure without a message: {failure:?}"
+        );
+        Ok(())
+    };
+    if let (Err(failure), _) = run_login::<P>(ctx, answers()) {
+        described(&failure)?;
+    }
+    for info in P::describe().actions {
+        if info.action == Action::List {
+            let (listed, _) = run_list::<P>(ctx, session, answers());
+            if let Some(failure) = &listed.error {
+                described(failure)?;
+            }
+            continue;
+        }
+        for request in [
+            by_id(info.action, tenant_id),
+            by_name(info.action, "Acme Ltd"),
+        ] {
+            let (outcome, _) = run_action::<P>(ctx, session, &request, answers());
+            match &outcome.error {
+                Some(failure) => described(failure)?,
+                None => prop_assert!(
+                    outcome.tenant.is_some(),
+                    "{:?} succeeded without naming its tenant: {outcome:?}",
+                    info.action
+                ),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -40,10 +40,10 @@
 //! (asynchronous vendor operations, with `wait-ms`), [`HttpRequest::cache_for`] (name
 //! lookups shared across a batch) and [`login`] (OAuth token answers).
 
-#[cfg(feature = "fuzz")]
-pub mod fuzz;
 mod decide;
 mod find;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 mod http;
 mod io;
 pub mod lenient;

@@ -159,8 +159,10 @@ mod tests {
                 body: vec![],
                 body_secret: false,
                 effect,
+                cache_for: None,
             },
             state: vec![],
+            wait_ms: None,
             intent: write.then(|| Intent {
                 tenant: TenantRef {
                     id: "t".into(),

@@ -54,17 +54,13 @@ impl LaneSettings<'_> {
             .ok_or_else(|| self.catalog.missing_vendor(vendor))?;
         let settings = self.config.vendor(vendor);
         let env = self.env.clone();
-        let url = credentials::base_url(
+        // CA certificates given for the whole batch (--ca-cert) win over the vendor's.
+        let reach = credentials::reach(
             plugin.info(),
             None,
+            &settings,
             |name| env(name),
-            settings.url.as_deref(),
-        )?;
-        crate::http::check_plain_http(&url, vendor, settings.allow_http)?;
-        let values = credentials::config_values(
-            plugin.info(),
-            |name| env(name),
-            |path: &str| std::fs::read_to_string(path),
+            self.http.clone(),
         )?;
         let rate = settings
             .rate_limit
@@ -73,25 +69,13 @@ impl LaneSettings<'_> {
             .transpose()
             .map_err(|err| format!("{err:#}"))?;
         let account = match self.transport.and_then(|make| make(vendor)) {
-            Some(transport) => Account::new(plugin.clone(), &url, values, transport)?,
+            Some(transport) => Account::new(plugin.clone(), &reach.url, reach.values, transport)?,
             None => {
-                // CA certificates given for the whole batch (--ca-cert) win over the vendor's.
-                let mut http_settings = self.http.clone();
-                if http_settings.ca_certs.is_empty()
-                    && let Some((path, named_by)) = credentials::ca_cert(
-                        vendor,
-                        None,
-                        |name| env(name),
-                        settings.ca_cert.as_deref(),
-                    )
-                {
-                    http_settings.ca_certs = crate::http::load_ca_certs(&path, &named_by)?;
-                }
-                let mut http = HttpClient::new(http_settings).map_err(|err| format!("{err:#}"))?;
+                let mut http = HttpClient::new(reach.http).map_err(|err| format!("{err:#}"))?;
                 if let Some(rate) = rate {
                     http = http.with_rate_limit(rate.requests, rate.period);
                 }
-                Account::new(plugin.clone(), &url, values, http)?
+                Account::new(plugin.clone(), &reach.url, reach.values, http)?
             }
         };
         let slots = settings

@@ -56,38 +56,24 @@ pub async fn run(cli: &Invocation, action: Action, args: &TargetArgs) -> Result<
             args.vendor
         )));
     }
-    let env = |name: &str| std::env::var(name).ok();
-    let settings = cli.config.vendor(&args.vendor);
-    let url = credentials::base_url(
+    let reach = credentials::reach(
         plugin.info(),
         args.url.as_deref(),
-        env,
-        settings.url.as_deref(),
+        &cli.config.vendor(&args.vendor),
+        |name| std::env::var(name).ok(),
+        args.run.http()?,
     )
     .map_err(UsageError)?;
-    crate::http::check_plain_http(&url, &args.vendor, settings.allow_http).map_err(UsageError)?;
-    let config = credentials::config_values(plugin.info(), env, |path: &str| {
-        std::fs::read_to_string(path)
-    })
-    .map_err(UsageError)?;
-    let mut http_settings = args.run.http()?;
-    if http_settings.ca_certs.is_empty()
-        && let Some((path, named_by)) =
-            credentials::ca_cert(&args.vendor, None, env, settings.ca_cert.as_deref())
-    {
-        http_settings.ca_certs =
-            crate::http::load_ca_certs(&path, &named_by).map_err(UsageError)?;
-    }
-    let http = HttpClient::new(http_settings)?;
+    let http = HttpClient::new(reach.http)?;
     let recorder = args
         .record
         .as_ref()
         .map(|_| Arc::new(Recorder::new(http.clone())));
     let now = unix_now();
     let account = match &recorder {
-        Some(recorder) => Account::new(plugin.clone(), &url, config, recorder.clone())
+        Some(recorder) => Account::new(plugin.clone(), &reach.url, reach.values, recorder.clone())
             .map(|account| account.with_clock(move || now)),
-        None => Account::new(plugin.clone(), &url, config, http),
+        None => Account::new(plugin.clone(), &reach.url, reach.values, http),
     }
     .map_err(|err| UsageError(format!("--url: {err}")))?;
 

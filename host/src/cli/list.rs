@@ -4,7 +4,7 @@ use std::io::Write as _;
 
 use clap::Args;
 
-use super::{Cli, EXIT_FAILED, EXIT_OK, Output, UsageError, eprint_line, load_catalog};
+use super::{EXIT_FAILED, EXIT_OK, Invocation, Output, UsageError, eprint_line, load_catalog};
 use crate::Account;
 use crate::account::RunOptions;
 use crate::credentials;
@@ -33,15 +33,11 @@ pub struct ListArgs {
 pub const CSV_HEADER: &str = "vendor,tenant,tenant_name,enabled";
 
 /// Lists the tenants; exit 1 when the listing stopped part-way (what was printed stands).
-pub async fn run(cli: &Cli, args: &ListArgs) -> Result<u8, UsageError> {
+pub async fn run(cli: &Invocation, args: &ListArgs) -> Result<u8, UsageError> {
     let (_runtime, catalog) = load_catalog(cli).await?;
-    let plugin = catalog.get(&args.vendor).ok_or_else(|| {
-        UsageError(format!(
-            "unknown vendor {:?}; the plugins found serve: {} (see `tenantctl plugins list`)",
-            args.vendor,
-            catalog.vendors().join(", ")
-        ))
-    })?;
+    let plugin = catalog
+        .get(&args.vendor)
+        .ok_or_else(|| UsageError(catalog.missing_vendor(&args.vendor)))?;
     if !plugin.supports(Action::List) {
         return Err(UsageError(format!(
             "{plugin} does not support list (it speaks contract {}; listing arrived in contract \
@@ -50,17 +46,19 @@ pub async fn run(cli: &Cli, args: &ListArgs) -> Result<u8, UsageError> {
             args.vendor
         )));
     }
-    let env = |name: &str| std::env::var(name).ok();
-    let url = credentials::base_url(plugin.info(), args.url.as_deref(), env).map_err(UsageError)?;
-    let config = credentials::config_values(plugin.info(), env, |path: &str| {
-        std::fs::read_to_string(path)
-    })
+    let reach = credentials::reach(
+        plugin.info(),
+        args.url.as_deref(),
+        &cli.config.vendor(&args.vendor),
+        |name| std::env::var(name).ok(),
+        crate::http::HttpSettings {
+            timeout: std::time::Duration::from_secs(args.timeout),
+            ..crate::http::HttpSettings::default()
+        },
+    )
     .map_err(UsageError)?;
-    let http = HttpClient::new(crate::http::HttpSettings {
-        timeout: std::time::Duration::from_secs(args.timeout),
-        ..crate::http::HttpSettings::default()
-    })?;
-    let account = Account::new(plugin.clone(), &url, config, http)
+    let http = HttpClient::new(reach.http)?;
+    let account = Account::new(plugin.clone(), &reach.url, reach.values, http)
         .map_err(|err| UsageError(format!("--url: {err}")))?;
     let options = RunOptions {
         deadline: Some(std::time::Duration::from_secs(args.deadline)),

@@ -246,7 +246,9 @@ pub async fn install(cli: &Invocation, file: &Path) -> Result<u8, UsageError> {
         Err(rejected) => {
             match cli.output {
                 Output::Json => print_line(&checked.json().to_string()),
-                Output::Text | Output::Csv => checked.text().iter().for_each(|line| print_line(line)),
+                Output::Text | Output::Csv => {
+                    checked.text().iter().for_each(|line| print_line(line))
+                }
             }
             eprint_line(&format!(
                 "error: {} was not installed: {}",

@@ -104,8 +104,10 @@ prop_compose! {
                 body: vec![b'x'; body_len],
                 body_secret,
                 effect,
+                cache_for: None,
             },
             state: vec![],
+            wait_ms: None,
             intent: intent.then(|| Intent {
                 tenant: TenantRef { id: "t".into(), name: "T".into() },
                 enabled_before: None,
@@ -205,8 +207,10 @@ proptest! {
                 body: vec![],
                 body_secret: false,
                 effect,
+                cache_for: None,
             },
             state: vec![],
+            wait_ms: None,
             intent: (effect != Effect::Read).then(|| Intent {
                 tenant: TenantRef { id: "t".into(), name: "T".into() },
                 enabled_before: None,

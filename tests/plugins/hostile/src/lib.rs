@@ -393,4 +393,5 @@ impl Guest for Hostile {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 bindings::export!(Hostile with_types_in bindings);
