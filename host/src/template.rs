@@ -38,6 +38,10 @@ const SDK_SOURCES: &[(&str, &str)] = &[
         include_str!("../../guest/sdk/src/state.rs"),
     ),
     (
+        "sdk/src/fuzz.rs",
+        include_str!("../../guest/sdk/src/fuzz.rs"),
+    ),
+    (
         "sdk/src/testing.rs",
         include_str!("../../guest/sdk/src/testing.rs"),
     ),

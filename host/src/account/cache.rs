@@ -290,7 +290,8 @@ mod tests {
                 body: Vec::new(),
             })
         };
-        cache.get(2, &get(other, Some(60), "c"), ttl, failing).await;
+        let (failed, _) = cache.get(2, &get(other, Some(60), "c"), ttl, failing).await;
+        assert_eq!(failed.unwrap().status, 500);
         let (answer, source) = cache
             .get(2, &get(other, Some(60), "c"), ttl, async { ok("4") })
             .await;
@@ -307,9 +308,10 @@ mod tests {
         let list = "https://v.test/Organization";
         let one = "https://v.test/Organization/5";
         for url in [list, one] {
-            cache
+            let (answer, _) = cache
                 .get(1, &get(url, Some(60), "t"), ttl, async { ok("old") })
                 .await;
+            assert!(answer.is_ok());
         }
         let hit = |url: &'static str| {
             let cache = &cache;
@@ -332,9 +334,10 @@ mod tests {
         let cache = ReadCache::default();
         let url = "https://v.test/Organization";
         let ttl = Duration::from_millis(5);
-        cache
+        let (answer, _) = cache
             .get(1, &get(url, Some(5), "t"), ttl, async { ok("1") })
             .await;
+        assert!(answer.is_ok());
         // Sleeping past the lifetime makes the entry stale, however slow the machine.
         tokio::time::sleep(Duration::from_millis(10)).await;
         let (_, source) = cache
