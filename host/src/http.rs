@@ -527,40 +527,45 @@ pub fn retry_after(response: &HttpResponse, now: SystemTime) -> Option<Duration>
 /// The TLS certificate problem behind `err`, found by walking its chain of causes (rustls
 /// reports it inside the I/O error of the connection), in words.
 pub fn certificate_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut next = Some(err);
-    while let Some(cause) = next {
-        let tls = cause.downcast_ref::<rustls::Error>().or_else(|| {
-            cause
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(rustls::Error::InvalidCertificate(problem)) = tls {
-            use rustls::CertificateError as E;
-            let plain = match problem {
-                E::UnknownIssuer => "it is not signed by a trusted certificate authority",
-                E::Expired | E::ExpiredContext { .. } => "it has expired",
-                E::NotValidYet | E::NotValidYetContext { .. } => "it is not valid yet",
-                E::NotValidForName | E::NotValidForNameContext { .. } => {
-                    "it is not valid for this host name"
-                }
-                E::Revoked => "it has been revoked",
-                E::BadSignature => "its signature is invalid",
-                E::InvalidPurpose | E::InvalidPurposeContext { .. } => {
-                    "it is not meant for a TLS server"
-                }
-                _ => "it was not accepted",
-            };
-            return Some(format!(
-                "the server's TLS certificate was refused: {plain} ({tls}); if a private CA \
-                 issued it, trust that CA with --ca-cert FILE, TENANTCTL_<VENDOR>_CA_CERT or \
-                 ca_cert in [vendors.NAME] (verification is never turned off)",
-                tls = tls.expect("matched above")
-            ));
-        }
-        next = cause.source();
+    if let Some(tls @ rustls::Error::InvalidCertificate(problem)) = tls_error(err) {
+        use rustls::CertificateError as E;
+        let plain = match problem {
+            E::UnknownIssuer => "it is not signed by a trusted certificate authority",
+            E::Expired | E::ExpiredContext { .. } => "it has expired",
+            E::NotValidYet | E::NotValidYetContext { .. } => "it is not valid yet",
+            E::NotValidForName | E::NotValidForNameContext { .. } => {
+                "it is not valid for this host name"
+            }
+            E::Revoked => "it has been revoked",
+            E::BadSignature => "its signature is invalid",
+            E::InvalidPurpose | E::InvalidPurposeContext { .. } => {
+                "it is not meant for a TLS server"
+            }
+            _ => "it was not accepted",
+        };
+        return Some(format!(
+            "the server's TLS certificate was refused: {plain} ({tls}); if a private CA \
+             issued it, trust that CA with --ca-cert FILE, TENANTCTL_<VENDOR>_CA_CERT or \
+             ca_cert in [vendors.NAME] (verification is never turned off)",
+        ));
     }
     None
+}
+
+/// The TLS error somewhere in `err`'s chain. An `io::Error` wrapping another error hides it
+/// from `source()` (which skips to the wrapped error's own source), so it is unwrapped here.
+fn tls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    if let Some(inner) = err
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        let inner: &(dyn std::error::Error + 'static) = inner;
+        return tls_error(inner);
+    }
+    tls_error(err.source()?)
 }
 
 /// `bytes` for people: `16 MiB`, `1500 bytes`.

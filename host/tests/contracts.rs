@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
+use tenantctl::config::TrustConfig;
 use tenantctl::http::HttpClient;
 use tenantctl::plugin::bindings::ListedTenant;
 use tenantctl::plugin::catalog::Catalog;
+use tenantctl::plugin::trust::{ALLOW_UNSIGNED_VAR, Trust};
 use tenantctl::plugin::{Limits, Runtime};
 use tenantctl::{Account, ErrorKind, RunOptions, Status};
 use tenantctl_simulator::{AcronisConfig, AcronisSim, Fault, FaultRule};
@@ -43,7 +45,18 @@ fn fixtures() -> &'static Catalog {
     &CATALOG
         .get_or_init(|| {
             let runtime = Runtime::new(Some(cache_dir()), Limits::default()).unwrap();
-            let catalog = block_on(Catalog::discover(&runtime, Some(fixture_dir()))).unwrap();
+            // The fixtures are unsigned test builds: trusted the way a plugin developer does,
+            // with the documented opt-out.
+            let trust = Trust::from_config(&TrustConfig::default(), None, |name| {
+                (name == ALLOW_UNSIGNED_VAR).then(|| "1".to_string())
+            })
+            .unwrap();
+            let catalog = block_on(Catalog::discover_trusting(
+                &runtime,
+                Some(fixture_dir()),
+                &trust,
+            ))
+            .unwrap();
             assert!(catalog.rejected().is_empty(), "{:?}", catalog.rejected());
             (runtime, catalog)
         })
@@ -69,6 +82,7 @@ fn probe(sim: &AcronisSim, extra: &[(&str, &str)]) -> Account {
 
 fn classic_env(sim: &AcronisSim) -> Vec<(&'static str, String)> {
     vec![
+        (ALLOW_UNSIGNED_VAR, "1".to_string()),
         ("TENANTCTL_ACRONIS_CLASSIC_URL", sim.url()),
         (
             "TENANTCTL_ACRONIS_CLASSIC_CLIENT_ID",
@@ -83,6 +97,7 @@ fn classic_env(sim: &AcronisSim) -> Vec<(&'static str, String)> {
 
 fn probe_env(sim: &AcronisSim) -> Vec<(&'static str, String)> {
     vec![
+        (ALLOW_UNSIGNED_VAR, "1".to_string()),
         ("TENANTCTL_ACRONIS_PROBE_URL", sim.url()),
         (
             "TENANTCTL_ACRONIS_PROBE_CLIENT_ID",

@@ -494,7 +494,7 @@ fn files_that_are_not_usable_plugins_are_refused_before_they_run() {
         (
             "a component with 40 more memories",
             with_many_memories(&good, 40, 1),
-            "failed in instantiate (step 0)",
+            "refused before any of its code ran",
         ),
     ];
     // Compiling is the host's work, not the plugin's: time a compile of a file of the same
@@ -541,11 +541,12 @@ fn memories_are_capped_in_count_and_in_total_across_the_store() {
     // The same file with few, small memories fits: the limit is the total, not a count.
     assert!(load(&runtime, &with_many_memories(&good, 2, 1), "small.wasm").is_ok());
 
-    // By default a store holds 2 memories: a third is refused however small.
+    // By default a store holds 2 memories: a third is refused however small, before any of
+    // the plugin's code runs.
     let runtime = Runtime::new(None, limits()).unwrap();
     let err = load(&runtime, &with_many_memories(&good, 3, 1), "three.wasm").unwrap_err();
     assert!(
-        format!("{err:#}").contains("failed in instantiate"),
+        format!("{err:#}").contains("refused before any of its code ran"),
         "{err:#}"
     );
 }
@@ -671,7 +672,7 @@ fn a_batch_with_hostile_rows_and_unusable_files_finishes_every_other_row() {
         ("truncated.wasm", "not a valid WebAssembly component"),
         ("future.wasm", "built for contract 0.9.0"),
         ("describe-loops.wasm", "failed in describe (step 1)"),
-        ("memories.wasm", "failed in instantiate"),
+        ("memories.wasm", "refused before any of its code ran"),
     ] {
         let line = stderr
             .lines()

@@ -274,11 +274,10 @@ impl<'a> Batch<'a> {
             else {
                 continue;
             };
-            let Some(plugin) = self.catalog.get(&task.vendor) else {
-                continue; // an unknown vendor fails its own rows
-            };
             let action = task.request.action;
-            if plugin.is_destructive(action) && destructive.is_none() {
+            // An unknown vendor (or one whose plugin is refused) refuses the file below.
+            let plugin = self.catalog.get(&task.vendor);
+            if plugin.is_some_and(|plugin| plugin.is_destructive(action)) && destructive.is_none() {
                 destructive = Some((task.line, action.name()));
             }
             if action == Action::Delete && task.expect_name.is_none() && unnamed_delete.is_none() {

@@ -290,10 +290,23 @@ fn check_private(_dir: &Path, _meta: &std::fs::Metadata) -> Result<()> {
 }
 
 /// Compiles a plugin without any cache.
+///
+/// A component that needs more memories, tables or instances than the limits allow is
+/// refused here, before any of its code runs, and the error says so.
 pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component> {
-    Component::new(engine, bytes)
-        .map_err(anyhow::Error::from)
-        .context("compiling the plugin (is it a WebAssembly component built for wasm32-wasip2?)")
+    Component::new(engine, bytes).map_err(|err| {
+        let err = anyhow::Error::from(err);
+        if format!("{err:#}").contains("exceeds the configured maximum") {
+            err.context(
+                "the plugin needs more memories, tables or instances than tenantctl allows a \
+                 plugin, so it was refused before any of its code ran",
+            )
+        } else {
+            err.context(
+                "compiling the plugin (is it a WebAssembly component built for wasm32-wasip2?)",
+            )
+        }
+    })
 }
 
 #[cfg(test)]
