@@ -462,7 +462,7 @@ fn verify_prints_the_verdict_and_exits_0_only_when_trusted() {
     for expected in [
         "vendor    acronis",
         "version   0.2.0",
-        "contract  0.1.0",
+        "contract  0.2.0",
         &format!("sha256    {sha}"),
         &format!("verdict   trusted: signed by key {}", signer.id),
     ] {
@@ -477,7 +477,7 @@ fn verify_prints_the_verdict_and_exits_0_only_when_trusted() {
     let json = one_result(&out.get_output().stdout);
     assert_eq!(json["vendor"], "acronis");
     assert_eq!(json["version"], "0.2.0");
-    assert_eq!(json["contract"], "0.1.0");
+    assert_eq!(json["contract"], "0.2.0");
     assert_eq!(json["sha256"], sha.as_str());
     assert_eq!(json["trusted"], true);
     assert_eq!(json["verdict"], "signature");

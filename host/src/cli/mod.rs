@@ -355,13 +355,21 @@ impl Invocation {
     }
 }
 
+/// The plugin runtime, with the default compile cache and limits.
+fn runtime() -> Result<Runtime, UsageError> {
+    Ok(Runtime::new(
+        crate::dirs::default_cache_dir(),
+        Limits::default(),
+    )?)
+}
+
 /// The plugin runtime and catalog for this invocation: the built-ins and the trusted files
 /// of the plugin directory. Refused files are logged; a run that loads plugin files only
 /// because unsigned ones are allowed says so on stderr, every time.
 async fn load_catalog(cli: &Invocation) -> Result<(Runtime, Catalog), UsageError> {
     let plugin_dir = cli.plugin_dir()?;
     let trust = cli.trust()?;
-    let runtime = Runtime::new(crate::dirs::default_cache_dir(), Limits::default())?;
+    let runtime = runtime()?;
     let catalog = Catalog::discover_trusting(&runtime, plugin_dir.as_deref(), &trust).await?;
     for rejected in catalog.rejected() {
         tracing::warn!(

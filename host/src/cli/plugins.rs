@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{
     EXIT_FAILED, EXIT_OK, EXIT_USAGE, Invocation, Output, UsageError, eprint_line, is_file,
-    load_catalog, print_line,
+    load_catalog, print_line, runtime,
 };
 use crate::credentials::env_var;
 use crate::plugin::catalog::{self, Checked, Rejected};
@@ -215,8 +215,7 @@ async fn verification(
 /// Prints whether `file` is trusted, with its vendor, version, contract, SHA-256 and the
 /// verdict; exit 0 trusted, 1 not.
 pub async fn verify(cli: &Invocation, file: &Path) -> Result<u8, UsageError> {
-    let (runtime, _catalog) = load_catalog(cli).await?;
-    let checked = verification(&runtime, &cli.trust()?, file).await?;
+    let checked = verification(&runtime()?, &cli.trust()?, file).await?;
     match cli.output {
         Output::Json => print_line(&checked.json().to_string()),
         Output::Text | Output::Csv => checked.text().iter().for_each(|line| print_line(line)),
@@ -239,8 +238,7 @@ pub async fn install(cli: &Invocation, file: &Path) -> Result<u8, UsageError> {
         .ok_or_else(|| {
             UsageError("no plugin directory: pass --plugin-dir DIR (HOME is not set)".into())
         })?;
-    let (runtime, _catalog) = load_catalog(cli).await?;
-    let checked = verification(&runtime, &cli.trust()?, file).await?;
+    let checked = verification(&runtime()?, &cli.trust()?, file).await?;
     let (plugin, verdict) = match &checked.outcome {
         Ok(trusted) => trusted,
         Err(rejected) => {
