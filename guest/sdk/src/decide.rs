@@ -167,10 +167,7 @@ mod tests {
     #[test]
     fn a_partly_disabled_tenant_is_completed_or_restored() {
         let partly = || Standing::Partly("login is disabled".into());
-        assert_eq!(
-            written(decide(Action::Disable, &acme(), partly())).before,
-            false
-        );
+        assert!(!written(decide(Action::Disable, &acme(), partly())).before);
         assert_eq!(
             written(decide(Action::Enable, &acme(), partly())).after,
             Some(true)

@@ -28,7 +28,7 @@ pub type Flow<T> = Result<T, Stop>;
 /// a page, or failed. Plugins create one only from a [`Failure`] (`?` or `.into()`); the
 /// SDK turns it into the step the host gets.
 #[derive(Debug)]
-pub struct Stop(Halt);
+pub struct Stop(Box<Halt>);
 
 #[derive(Debug)]
 enum Halt {
@@ -46,14 +46,14 @@ enum Halt {
 
 impl From<Failure> for Stop {
     fn from(failure: Failure) -> Self {
-        Stop(Halt::Failed(failure))
+        Stop(Box::new(Halt::Failed(failure)))
     }
 }
 
 impl Stop {
     /// The failure this stop carries, if it is one.
     pub fn failure(&self) -> Option<&Failure> {
-        match &self.0 {
+        match &*self.0 {
             Halt::Failed(failure) => Some(failure),
             _ => None,
         }
@@ -186,11 +186,11 @@ impl Io {
             );
             let request = request(&first);
             self.log.push(to_value(&first));
-            return Err(Stop(Halt::Send {
+            return Err(Stop(Box::new(Halt::Send {
                 request,
                 intent: None,
                 wait_ms: None,
-            }));
+            })));
         }
         assert!(
             self.next + 1 == self.log.len(),
@@ -221,7 +221,7 @@ impl Io {
                 Some(request(&next))
             }
         };
-        Err(Stop(Halt::Page { tenants, next }))
+        Err(Stop(Box::new(Halt::Page { tenants, next })))
     }
 
     /// Records that the operation is about `tenant` (enabled as `enabled`, if known): a
@@ -273,11 +273,11 @@ impl Io {
             return Ok(from_value(recorded));
         }
         match self.response.take() {
-            None => Err(Stop(Halt::Send {
+            None => Err(Stop(Box::new(Halt::Send {
                 request,
                 intent,
                 wait_ms,
-            })),
+            }))),
             Some(response) => {
                 self.check(&request);
                 let result = parse(&response);
@@ -406,13 +406,15 @@ pub(crate) fn login<P: Plugin>(
             finished(&io);
             LoginStep::Done(session)
         }
-        Err(Stop(Halt::Failed(failure))) => LoginStep::Failed(failure),
-        Err(Stop(Halt::Send {
-            request,
-            intent,
-            wait_ms,
-        })) => LoginStep::Send(outgoing(&(), &io, request, intent, wait_ms)),
-        Err(Stop(Halt::Page { .. })) => panic!("plugin bug: a login cannot emit listing pages"),
+        Err(Stop(halt)) => match *halt {
+            Halt::Failed(failure) => LoginStep::Failed(failure),
+            Halt::Send {
+                request,
+                intent,
+                wait_ms,
+            } => LoginStep::Send(outgoing(&(), &io, request, intent, wait_ms)),
+            Halt::Page { .. } => panic!("plugin bug: a login cannot emit listing pages"),
+        },
     }
 }
 
@@ -433,16 +435,18 @@ pub(crate) fn action<P: Plugin>(
             finished(&io);
             ActionStep::Done(outcome)
         }
-        Err(Stop(Halt::Failed(failure))) => ActionStep::Done(io.failed(failure)),
-        Err(Stop(Halt::Send {
-            request: send,
-            intent,
-            wait_ms,
-        })) => ActionStep::Send(outgoing(&request, &io, send, intent, wait_ms)),
-        Err(Stop(Halt::Page { tenants, next })) => ActionStep::Page(Page {
-            tenants,
-            next: next.map(|next| outgoing(&request, &io, next, None, None)),
-        }),
+        Err(Stop(halt)) => match *halt {
+            Halt::Failed(failure) => ActionStep::Done(io.failed(failure)),
+            Halt::Send {
+                request: send,
+                intent,
+                wait_ms,
+            } => ActionStep::Send(outgoing(&request, &io, send, intent, wait_ms)),
+            Halt::Page { tenants, next } => ActionStep::Page(Page {
+                tenants,
+                next: next.map(|next| outgoing(&request, &io, next, None, None)),
+            }),
+        },
     }
 }
 
