@@ -275,10 +275,15 @@ impl<'a> Batch<'a> {
                 continue;
             };
             let action = task.request.action;
-            // An unknown vendor (or one whose plugin is refused) refuses the file below.
-            let plugin = self.catalog.get(&task.vendor);
-            if plugin.is_some_and(|plugin| plugin.is_destructive(action)) && destructive.is_none() {
-                destructive = Some((task.line, action.name()));
+            match self.catalog.get(&task.vendor) {
+                Some(plugin) if plugin.is_destructive(action) && destructive.is_none() => {
+                    destructive = Some((task.line, action.name()));
+                }
+                Some(_) => {}
+                // A vendor whose plugin file was refused refuses the file below; an unknown
+                // vendor fails its own rows.
+                None if self.catalog.refused_for(&task.vendor) => {}
+                None => continue,
             }
             if action == Action::Delete && task.expect_name.is_none() && unnamed_delete.is_none() {
                 unnamed_delete = Some(task.line);

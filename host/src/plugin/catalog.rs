@@ -158,6 +158,16 @@ impl Catalog {
         })
     }
 
+    /// Whether a refused plugin file is, or may be, `vendor`'s: one that said it is, or one
+    /// refused as untrusted before it could say. A vendor no plugin serves is then a trust
+    /// problem to fix, not a typo in a row.
+    pub fn refused_for(&self, vendor: &str) -> bool {
+        self.rejected.iter().any(|r| match &r.vendor {
+            Some(named) => named == vendor,
+            None => r.untrusted,
+        })
+    }
+
     /// Why `vendor` has no plugin, and what to do: its plugin file was refused, or no
     /// plugin found serves it (naming the files refused before they could say their vendor).
     pub fn missing_vendor(&self, vendor: &str) -> String {
