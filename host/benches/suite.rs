@@ -175,7 +175,10 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 struct Loads {
     engine: Duration,
     compile: Duration,
+    /// Loaded from the cache and ready to run: an instance made.
     hit: Duration,
+    /// Loaded from the cache as far as its description.
+    described: Duration,
     catalog_hit: Duration,
 }
 
@@ -193,7 +196,8 @@ fn acronis_bytes() -> Vec<u8> {
 fn plugin_load(sizes: &Sizes, work: &Path) -> Loads {
     section("1. plugin load (the built-in Acronis plugin)");
     let bytes = acronis_bytes();
-    let (mut engine, mut compile, mut hit, mut catalog_hit) = (vec![], vec![], vec![], vec![]);
+    let (mut engine, mut compile, mut hit) = (vec![], vec![], vec![]);
+    let (mut described, mut catalog_hit) = (vec![], vec![]);
     for n in 0..sizes.loads {
         let cache = work.join(format!("load-cache-{n}"));
         block_on(async {
@@ -207,8 +211,15 @@ fn plugin_load(sizes: &Sizes, work: &Path) -> Loads {
         block_on(async {
             let runtime = Runtime::new(Some(cache.clone()), Limits::default()).unwrap();
             let started = Instant::now();
-            runtime.load(&bytes, PluginSource::Builtin).await.unwrap();
+            let plugin = runtime.load(&bytes, PluginSource::Builtin).await.unwrap();
+            described.push(started.elapsed());
+            drop(plugin.instantiate().await.unwrap());
             hit.push(started.elapsed());
+            // Every other built-in into the cache too, then the catalog as a command loads it.
+            Catalog::discover(&runtime, None).await.unwrap();
+        });
+        block_on(async {
+            let runtime = Runtime::new(Some(cache.clone()), Limits::default()).unwrap();
             let started = Instant::now();
             let catalog = Catalog::discover(&runtime, None).await.unwrap();
             catalog_hit.push(started.elapsed());
@@ -219,12 +230,20 @@ fn plugin_load(sizes: &Sizes, work: &Path) -> Loads {
         engine: median(engine),
         compile: median(compile),
         hit: median(hit),
+        described: median(described),
         catalog_hit: median(catalog_hit),
     };
     println!("plugin file: {} KiB", bytes.len() / 1024);
     println!("engine + pool + linker (Runtime::new):       {:>10}", ms(loads.engine));
     println!("load, cache miss (compile, describe, store): {:>10}", ms(loads.compile));
-    println!("load, cache hit (verify, deserialize, link): {:>10}", ms(loads.hit));
+    println!(
+        "load, cache hit, described (plugins list):   {:>10}",
+        ms(loads.described)
+    );
+    println!(
+        "load, cache hit, ready (+ verify, deserialize, link, one instance): {:>10}",
+        ms(loads.hit)
+    );
     println!(
         "catalog of every built-in, cache hit:        {:>10}  (what each command loads)",
         ms(loads.catalog_hit)
@@ -485,6 +504,20 @@ fn run_child(mut cmd: Command) -> Ran {
         text
     });
     let pid = child.id() as libc::pid_t;
+    // Peak RSS from /proc, not from rusage: a child started with vfork (as std starts it)
+    // has its parent's high-water mark counted into its `ru_maxrss` at exec.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = vm_hwm_kb(pid).unwrap_or(0).max(peak);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            peak
+        })
+    };
     let mut status: libc::c_int = 0;
     // SAFETY: an all-zero rusage is a valid value of the plain C struct; `wait4` fills it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -492,6 +525,7 @@ fn run_child(mut cmd: Command) -> Ran {
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
     let elapsed = started.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
@@ -503,10 +537,23 @@ fn run_child(mut cmd: Command) -> Ran {
         elapsed,
         cpu_user: timeval(usage.ru_utime),
         cpu_system: timeval(usage.ru_stime),
-        peak_rss_kb: usage.ru_maxrss as u64,
+        peak_rss_kb: peak.join().unwrap(),
         lines: out.join().unwrap(),
         stderr: err.join().unwrap(),
     }
+}
+
+/// The high-water mark of process `pid`'s resident set so far, in KiB (`VmHWM`).
+fn vm_hwm_kb(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The tenantctl binary with a clean environment, a home of its own and `cache` as its
@@ -882,7 +929,7 @@ fn fleet(sizes: &Sizes, work: &Path) -> Fleet {
     );
     println!(
         "(p50/p99: from a tenant's first request at the simulator to its result line on stdout; \
-         CPU and peak RSS: the process's own, from wait4; the simulator runs in this process)"
+         CPU: the process's own, from wait4; peak RSS: its VmHWM; the simulator runs in this process)"
     );
     Fleet {
         plain,
@@ -937,6 +984,10 @@ fn targets(loads: &Loads, per_op: &PerOp, commands: &Commands, fleet: &Fleet, sc
         "batch throughput >= 0.9x the plain client without a journal: {:.2}x  {}",
         throughput,
         verdict(throughput >= 0.9)
+    );
+    println!(
+        "  (and {:.2}x the plain client with a per-record fsync journal)",
+        fleet.tenantctl.per_second() / fleet.plain_fsync.per_second()
     );
     let cpu = ratio(fleet.tenantctl.cpu_per_tenant(), fleet.plain.cpu_per_tenant());
     println!("CPU per tenant <= 2x the plain client's: {:.2}x  {}", cpu, verdict(cpu <= 2.0));
@@ -996,6 +1047,11 @@ mod child {
     /// tenant of INPUT (a `vendor,tenant` CSV) with a plain reqwest client; with JOURNAL,
     /// writes and fsyncs a record before each PUT and another after it, one at a time.
     pub fn main(args: &[String]) -> i32 {
+        if let [kind, n] = args
+            && kind == "per-op"
+        {
+            return per_op(n.parse().expect("a number of operations"));
+        }
         let [kind, url, client_id, secret, input, concurrency, rest @ ..] = args else {
             eprintln!("usage: --child plain URL CLIENT_ID SECRET INPUT CONCURRENCY [JOURNAL]");
             return 2;
@@ -1019,6 +1075,38 @@ mod child {
         let concurrency: usize = concurrency.parse().unwrap();
         let failed = runtime.block_on(run(url, client_id, secret, ids, concurrency, journal));
         i32::from(failed > 0)
+    }
+
+    /// `--child per-op N`: N host operations over the in-memory transport, for a profiler
+    /// (`perf record -g -- SUITE --child per-op 20000`).
+    fn per_op(n: usize) -> i32 {
+        let runtime = Runtime::new(None, Limits::default()).unwrap();
+        let catalog = block_on(Catalog::discover(&runtime, None)).unwrap();
+        let plugin = catalog.get("acronis").unwrap().clone();
+        let request = ActionRequest {
+            action: Action::Disable,
+            tenant: Some(TenantSelector::Id(ID.into())),
+        };
+        block_on(async {
+            let account = Account::new(
+                plugin,
+                BASE,
+                vec![
+                    ("client-id".into(), CLIENT_ID.into()),
+                    ("client-secret".into(), SECRET.into()),
+                ],
+                Canned,
+            )
+            .unwrap();
+            let options = RunOptions::default();
+            let started = Instant::now();
+            for _ in 0..n {
+                let result = account.run(&request, &options).await;
+                assert_eq!(result.status, Status::Changed, "{result:?}");
+            }
+            println!("{} per operation", us(started.elapsed() / n.max(1) as u32));
+        });
+        0
     }
 
     async fn run(
