@@ -1080,7 +1080,8 @@ mod child {
     /// `--child per-op N`: N host operations over the in-memory transport, for a profiler
     /// (`perf record -g -- SUITE --child per-op 20000`).
     fn per_op(n: usize) -> i32 {
-        let runtime = Runtime::new(None, Limits::default()).unwrap();
+        let cache = std::env::temp_dir().join("tenantctl-bench-cache");
+        let runtime = Runtime::new(Some(cache), Limits::default()).unwrap();
         let catalog = block_on(Catalog::discover(&runtime, None)).unwrap();
         let plugin = catalog.get("acronis").unwrap().clone();
         let request = ActionRequest {

@@ -359,10 +359,30 @@ impl Invocation {
 /// of the plugin directory. Refused files are logged; a run that loads plugin files only
 /// because unsigned ones are allowed says so on stderr, every time.
 async fn load_catalog(cli: &Invocation) -> Result<(Runtime, Catalog), UsageError> {
+    load_catalog_for(cli, None).await
+}
+
+/// [`load_catalog`] for a command that needs only `vendor` (when given): no other built-in
+/// plugin is loaded. When nothing serves `vendor`, every plugin is, so the error can name
+/// what is served.
+async fn load_catalog_for(
+    cli: &Invocation,
+    vendor: Option<&str>,
+) -> Result<(Runtime, Catalog), UsageError> {
     let plugin_dir = cli.plugin_dir()?;
     let trust = cli.trust()?;
     let runtime = Runtime::new(crate::dirs::default_cache_dir(), Limits::default())?;
-    let catalog = Catalog::discover_trusting(&runtime, plugin_dir.as_deref(), &trust).await?;
+    let dir = plugin_dir.as_deref();
+    let catalog = match vendor {
+        Some(vendor) => {
+            let some = Catalog::discover_for(&runtime, dir, &trust, vendor).await?;
+            match some.get(vendor) {
+                Some(_) => some,
+                None => Catalog::discover_trusting(&runtime, dir, &trust).await?,
+            }
+        }
+        None => Catalog::discover_trusting(&runtime, dir, &trust).await?,
+    };
     for rejected in catalog.rejected() {
         tracing::warn!(
             "ignoring plugin file {}: {}",
