@@ -93,7 +93,11 @@ fn main() {
         eprintln!("suite: a benchmark; run it with `cargo bench -p tenantctl --bench suite`");
         return;
     }
-    let filter: Vec<&String> = args.iter().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let filter: Vec<&String> = args
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     if !filter.is_empty() && !filter.iter().any(|f| "suite".contains(f.as_str())) {
         return;
     }
@@ -126,17 +130,29 @@ fn machine(quick: bool, sizes: &Sizes) {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string()))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
         .and_then(|kb| kb.parse::<u64>().ok())
         .map_or(0, |kb| kb >> 20);
-    println!("# tenantctl benchmark suite{}", if quick { " (quick: a smoke run)" } else { "" });
+    println!(
+        "# tenantctl benchmark suite{}",
+        if quick { " (quick: a smoke run)" } else { "" }
+    );
     println!(
         "machine: {cores} cores, {cpu}, {memory} GiB, Linux {}",
         kernel.trim()
     );
     println!(
         "sizes: {} loads, {} operations, {} runs per command, fleet {} tenants at concurrency {}, scaling {:?}",
-        sizes.loads, sizes.operations, sizes.commands, sizes.fleet, sizes.concurrency, sizes.scaling
+        sizes.loads,
+        sizes.operations,
+        sizes.commands,
+        sizes.fleet,
+        sizes.concurrency,
+        sizes.scaling
     );
 }
 
@@ -189,7 +205,11 @@ fn acronis_bytes() -> Vec<u8> {
         let catalog = Catalog::discover(&runtime, None)
             .await
             .expect("the built-in plugins load");
-        catalog.get("acronis").expect("built-in acronis").bytes().to_vec()
+        catalog
+            .get("acronis")
+            .expect("built-in acronis")
+            .bytes()
+            .to_vec()
     })
 }
 
@@ -226,6 +246,19 @@ fn plugin_load(sizes: &Sizes, work: &Path) -> Loads {
             assert!(catalog.get("commvault").is_some());
         });
     }
+    let small = Limits {
+        max_live_instances: 8,
+        ..Limits::default()
+    };
+    let engine_small = median(
+        (0..sizes.loads)
+            .map(|_| {
+                let started = Instant::now();
+                drop(Runtime::new(None, small.clone()).unwrap());
+                started.elapsed()
+            })
+            .collect(),
+    );
     let loads = Loads {
         engine: median(engine),
         compile: median(compile),
@@ -234,8 +267,18 @@ fn plugin_load(sizes: &Sizes, work: &Path) -> Loads {
         catalog_hit: median(catalog_hit),
     };
     println!("plugin file: {} KiB", bytes.len() / 1024);
-    println!("engine + pool + linker (Runtime::new):       {:>10}", ms(loads.engine));
-    println!("load, cache miss (compile, describe, store): {:>10}", ms(loads.compile));
+    println!(
+        "engine + pool + linker (Runtime::new):       {:>10}",
+        ms(loads.engine)
+    );
+    println!(
+        "engine with a pool of 8 instances (one command): {:>10}",
+        ms(engine_small)
+    );
+    println!(
+        "load, cache miss (compile, describe, store): {:>10}",
+        ms(loads.compile)
+    );
     println!(
         "load, cache hit, described (plugins list):   {:>10}",
         ms(loads.described)
@@ -332,7 +375,9 @@ impl Transport for Canned {
             Method::Post if path.ends_with("/idp/token") => {
                 json!({"access_token": TOKEN, "token_type": "bearer", "expires_in": 7200})
             }
-            Method::Get if path.contains("/clients/") => json!({"id": CLIENT_ID, "tenant_id": ROOT}),
+            Method::Get if path.contains("/clients/") => {
+                json!({"id": CLIENT_ID, "tenant_id": ROOT})
+            }
             Method::Get => tenant_json(true, 7),
             _ => tenant_json(false, 8),
         };
@@ -393,7 +438,11 @@ fn per_operation(sizes: &Sizes) -> PerOp {
     // The same vendor logic, natively: the plugin crate as an rlib, through the SDK's
     // replay driver (the same state encoding and replay as inside the component).
     use tenantctl_plugin_sdk::testing;
-    let native_ctx = testing::context(BASE, &[("client-id", CLIENT_ID), ("client-secret", SECRET)], NOW);
+    let native_ctx = testing::context(
+        BASE,
+        &[("client-id", CLIENT_ID), ("client-secret", SECRET)],
+        NOW,
+    );
     let native_session = tenantctl_plugin_sdk::Session::new(
         TOKEN,
         Some(NOW + 7200),
@@ -445,9 +494,18 @@ fn per_operation(sizes: &Sizes) -> PerOp {
         }
         started.elapsed() / n as u32
     });
-    println!("plugin calls in wasm (instantiate + 3 calls): {:>10}", us(wasm));
-    println!("same logic natively (SDK replay driver):      {:>10}", us(native));
-    println!("host operation, in-memory transport:          {:>10}", us(host));
+    println!(
+        "plugin calls in wasm (instantiate + 3 calls): {:>10}",
+        us(wasm)
+    );
+    println!(
+        "same logic natively (SDK replay driver):      {:>10}",
+        us(native)
+    );
+    println!(
+        "host operation, in-memory transport:          {:>10}",
+        us(host)
+    );
     println!(
         "ratio wasm / native: {:.1}x; plugin share of the host operation: {:.0}%",
         ratio(wasm, native),
@@ -629,7 +687,9 @@ fn single_commands(sizes: &Sizes, work: &Path) -> Commands {
     let status = |cache: &Path| {
         let mut cmd = tenantctl(&home, cache);
         acronis_env(&mut cmd, &sim);
-        cmd.args(["status", "--vendor", "acronis", "--tenant", &id, "--output", "json"]);
+        cmd.args([
+            "status", "--vendor", "acronis", "--tenant", &id, "--output", "json",
+        ]);
         let ran = run_child(cmd);
         assert_eq!(ran.code, 0, "status failed: {}", ran.stderr);
         let line: Value = serde_json::from_str(&ran.lines[0].1).unwrap();
@@ -676,10 +736,22 @@ fn single_commands(sizes: &Sizes, work: &Path) -> Commands {
         list_warm,
         python,
     };
-    println!("tenantctl status, warm cache:          {:>10}", ms(commands.status_warm));
-    println!("tenantctl status, first after install: {:>10}", ms(commands.status_cold));
-    println!("tenantctl plugins list, warm cache:    {:>10}", ms(commands.list_warm));
-    println!("tenantctl plugins list, first:         {:>10}", ms(commands.list_cold));
+    println!(
+        "tenantctl status, warm cache:          {:>10}",
+        ms(commands.status_warm)
+    );
+    println!(
+        "tenantctl status, first after install: {:>10}",
+        ms(commands.status_cold)
+    );
+    println!(
+        "tenantctl plugins list, warm cache:    {:>10}",
+        ms(commands.list_warm)
+    );
+    println!(
+        "tenantctl plugins list, first:         {:>10}",
+        ms(commands.list_cold)
+    );
     match commands.python {
         Some(python) => {
             println!("python3 + requests, same three calls:  {:>10}", ms(python));
@@ -769,7 +841,9 @@ fn sim_epoch(sim: &AcronisSim) -> Option<Instant> {
     let before = Instant::now();
     let mut stream = std::net::TcpStream::connect(sim.url().trim_start_matches("http://")).ok()?;
     stream
-        .write_all(b"GET /api/2/tenants/bench-clock HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n\r\n")
+        .write_all(
+            b"GET /api/2/tenants/bench-clock HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n\r\n",
+        )
         .ok()?;
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
@@ -786,7 +860,11 @@ fn sim_epoch(sim: &AcronisSim) -> Option<Instant> {
 
 /// p50 and p99 of each tenant's time from its first request at the simulator to its result
 /// line on the contender's stdout.
-fn latencies(sim: &AcronisSim, epoch: Option<Instant>, ran: &Ran) -> (Option<Duration>, Option<Duration>) {
+fn latencies(
+    sim: &AcronisSim,
+    epoch: Option<Instant>,
+    ran: &Ran,
+) -> (Option<Duration>, Option<Duration>) {
     let Some(epoch) = epoch else {
         return (None, None);
     };
@@ -892,13 +970,27 @@ fn fleet_run(contender: Contender, tenants: usize, concurrency: usize, work: &Pa
         contender.label(),
         ran.stderr.lines().take(20).collect::<Vec<_>>().join("\n")
     );
-    assert_eq!(ran.lines.len(), tenants, "one line per tenant from {}", contender.label());
+    assert_eq!(
+        ran.lines.len(),
+        tenants,
+        "one line per tenant from {}",
+        contender.label()
+    );
     let still_enabled = ids
         .iter()
         .filter(|id| sim.tenant(id).is_some_and(|t| t.enabled))
         .count();
-    let expected = if contender == Contender::TenantctlDryRun { tenants } else { 0 };
-    assert_eq!(still_enabled, expected, "tenants left enabled by {}", contender.label());
+    let expected = if contender == Contender::TenantctlDryRun {
+        tenants
+    } else {
+        0
+    };
+    assert_eq!(
+        still_enabled,
+        expected,
+        "tenants left enabled by {}",
+        contender.label()
+    );
     let (p50, p99) = latencies(&sim, epoch, &ran);
     FleetRun {
         label: contender.label().to_string(),
@@ -976,7 +1068,13 @@ fn scaling(sizes: &Sizes, work: &Path, fleet: &Fleet) -> Vec<FleetRun> {
 
 // ---- the issue's targets ----
 
-fn targets(loads: &Loads, per_op: &PerOp, commands: &Commands, fleet: &Fleet, scaling: &[FleetRun]) {
+fn targets(
+    loads: &Loads,
+    per_op: &PerOp,
+    commands: &Commands,
+    fleet: &Fleet,
+    scaling: &[FleetRun],
+) {
     section("targets (issue 10)");
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     let throughput = fleet.tenantctl.per_second() / fleet.plain.per_second();
@@ -989,8 +1087,15 @@ fn targets(loads: &Loads, per_op: &PerOp, commands: &Commands, fleet: &Fleet, sc
         "  (and {:.2}x the plain client with a per-record fsync journal)",
         fleet.tenantctl.per_second() / fleet.plain_fsync.per_second()
     );
-    let cpu = ratio(fleet.tenantctl.cpu_per_tenant(), fleet.plain.cpu_per_tenant());
-    println!("CPU per tenant <= 2x the plain client's: {:.2}x  {}", cpu, verdict(cpu <= 2.0));
+    let cpu = ratio(
+        fleet.tenantctl.cpu_per_tenant(),
+        fleet.plain.cpu_per_tenant(),
+    );
+    println!(
+        "CPU per tenant <= 2x the plain client's: {:.2}x  {}",
+        cpu,
+        verdict(cpu <= 2.0)
+    );
     match commands.python {
         Some(python) => {
             let faster = ratio(python, commands.status_warm);
@@ -1065,7 +1170,11 @@ mod child {
             .collect();
         let journal = rest.first().map(|path| {
             Arc::new(Mutex::new(
-                File::options().create(true).append(true).open(path).unwrap(),
+                File::options()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap(),
             ))
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -1146,7 +1255,8 @@ mod child {
             tasks.spawn(async move {
                 let ok = disable(&client, &url, &bearer, &id, journal.as_ref()).await;
                 drop(permit);
-                let line = json!({"tenant_id": id, "status": if ok { "changed" } else { "failed" }});
+                let line =
+                    json!({"tenant_id": id, "status": if ok { "changed" } else { "failed" }});
                 let mut stdout = std::io::stdout().lock();
                 let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
                 ok
@@ -1167,7 +1277,12 @@ mod child {
         journal: Option<&Arc<Mutex<File>>>,
     ) -> bool {
         let tenant_url = format!("{url}/api/2/tenants/{id}");
-        let Ok(read) = client.get(&tenant_url).header("Authorization", bearer).send().await else {
+        let Ok(read) = client
+            .get(&tenant_url)
+            .header("Authorization", bearer)
+            .send()
+            .await
+        else {
             return false;
         };
         let Some(tenant) = json_body(read).await else {
@@ -1177,9 +1292,12 @@ mod child {
             return false;
         };
         if let Some(journal) = journal {
-            record(journal, json!({"record": "intent", "tenant_id": id, "method": "PUT",
+            record(
+                journal,
+                json!({"record": "intent", "tenant_id": id, "method": "PUT",
                                    "url": tenant_url, "enabled_before": tenant["enabled"],
-                                   "enabled_after": false}))
+                                   "enabled_after": false}),
+            )
             .await;
         }
         let written = client
@@ -1191,8 +1309,11 @@ mod child {
             .await;
         let ok = written.is_ok_and(|r| r.status().is_success());
         if let Some(journal) = journal {
-            record(journal, json!({"record": "result", "tenant_id": id,
-                                   "outcome": if ok { "changed" } else { "failed" }}))
+            record(
+                journal,
+                json!({"record": "result", "tenant_id": id,
+                                   "outcome": if ok { "changed" } else { "failed" }}),
+            )
             .await;
         }
         ok
@@ -1211,7 +1332,9 @@ mod child {
         line.push(b'\n');
         tokio::task::spawn_blocking(move || {
             let mut file = journal.lock().unwrap();
-            file.write_all(&line).and_then(|()| file.sync_data()).unwrap();
+            file.write_all(&line)
+                .and_then(|()| file.sync_data())
+                .unwrap();
         })
         .await
         .unwrap();

@@ -781,7 +781,11 @@ fn a_corrupt_compile_cache_is_rebuilt_and_never_run() {
         .args(["plugins", "list", "--output", "json"])
         .output()
         .unwrap();
-    assert_eq!(list.status.code(), Some(0), "listing needs no artifact loaded");
+    assert_eq!(
+        list.status.code(),
+        Some(0),
+        "listing needs no artifact loaded"
+    );
     let served = json_lines(&list.stdout)
         .into_iter()
         .find(|p| p["vendor"] == "acronis" && p["chosen"] == true)
@@ -795,7 +799,10 @@ fn a_corrupt_compile_cache_is_rebuilt_and_never_run() {
             rebuilt_served = true;
         }
     }
-    assert!(rebuilt_served, "the artifact of the plugin used ({served}) is among {artifacts:?}");
+    assert!(
+        rebuilt_served,
+        "the artifact of the plugin used ({served}) is among {artifacts:?}"
+    );
     // And the rebuilt cache serves a third run as it is.
     let third = status(&fleet);
     assert_eq!(third.status.code(), Some(0));

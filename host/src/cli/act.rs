@@ -1,8 +1,7 @@
 //! `tenantctl status|disable|enable|offboard|delete`: one action on one tenant.
 
 use super::{
-    EXIT_FAILED, EXIT_OK, Invocation, Output, TargetArgs, UsageError, load_catalog_for,
-    print_line,
+    EXIT_FAILED, EXIT_OK, Invocation, Output, TargetArgs, UsageError, load_catalog_for, print_line,
 };
 use std::sync::Arc;
 

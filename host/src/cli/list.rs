@@ -4,9 +4,7 @@ use std::io::Write as _;
 
 use clap::Args;
 
-use super::{
-    EXIT_FAILED, EXIT_OK, Invocation, Output, UsageError, eprint_line, load_catalog_for,
-};
+use super::{EXIT_FAILED, EXIT_OK, Invocation, Output, UsageError, eprint_line, load_catalog_for};
 use crate::Account;
 use crate::account::RunOptions;
 use crate::credentials;

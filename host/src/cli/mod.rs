@@ -355,6 +355,9 @@ impl Invocation {
     }
 }
 
+/// Plugin instances alive at once in a command on one vendor.
+const SINGLE_COMMAND_INSTANCES: u32 = 8;
+
 /// The plugin runtime and catalog for this invocation: the built-ins and the trusted files
 /// of the plugin directory. Refused files are logged; a run that loads plugin files only
 /// because unsigned ones are allowed says so on stderr, every time.
@@ -371,7 +374,17 @@ async fn load_catalog_for(
 ) -> Result<(Runtime, Catalog), UsageError> {
     let plugin_dir = cli.plugin_dir()?;
     let trust = cli.trust()?;
-    let runtime = Runtime::new(crate::dirs::default_cache_dir(), Limits::default())?;
+    // A command on one vendor runs one operation at a time (a login, then the action or
+    // the listing): a pool of a few instances, instead of one reserved for a whole batch,
+    // makes the engine quicker to start.
+    let limits = match vendor {
+        Some(_) => Limits {
+            max_live_instances: SINGLE_COMMAND_INSTANCES,
+            ..Limits::default()
+        },
+        None => Limits::default(),
+    };
+    let runtime = Runtime::new(crate::dirs::default_cache_dir(), limits)?;
     let dir = plugin_dir.as_deref();
     let catalog = match vendor {
         Some(vendor) => {

@@ -15,7 +15,8 @@ pub const BUILTIN: &[(&str, &[u8])] = &[
 /// The vendor a built-in plugin's file is named for (`tenantctl_plugin_acronis.wasm`:
 /// `acronis`).
 pub fn vendor_of(file: &str) -> Option<&str> {
-    file.strip_prefix("tenantctl_plugin_")?.strip_suffix(".wasm")
+    file.strip_prefix("tenantctl_plugin_")?
+        .strip_suffix(".wasm")
 }
 
 #[cfg(test)]

@@ -430,10 +430,18 @@ mod tests {
         assert_eq!(cache.peek(&sha), None, "nothing cached yet");
         let component = compile(&engine, &bytes).unwrap();
         cache.store(&sha, &component, None);
-        assert_eq!(cache.peek(&sha), None, "an artifact stored without a description");
+        assert_eq!(
+            cache.peek(&sha),
+            None,
+            "an artifact stored without a description"
+        );
         cache.store(&sha, &component, Some(&info));
         assert_eq!(cache.peek(&sha), Some(info.clone()));
-        assert_eq!(cache.peek(&format!("{:0>64}", "1")), None, "another plugin's hash");
+        assert_eq!(
+            cache.peek(&format!("{:0>64}", "1")),
+            None,
+            "another plugin's hash"
+        );
 
         // Another plugin's artifact under this one's name is not believed.
         let other = format!("{:0>64}", "2");
