@@ -40,6 +40,10 @@
 //! (asynchronous vendor operations, with `wait-ms`), [`HttpRequest::cache_for`] (name
 //! lookups shared across a batch) and [`login`] (OAuth token answers).
 
+// `Flow`'s error side is the replay's control flow (a request to emit, or the failure),
+// returned once per operation step; boxing it would add an allocation to every step.
+#![allow(clippy::result_large_err)]
+
 mod decide;
 mod find;
 #[cfg(feature = "fuzz")]
