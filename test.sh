@@ -8,6 +8,8 @@ cd "$(dirname "$0")"
 if command -v rustup >/dev/null; then rustup target add wasm32-wasip2 >/dev/null 2>&1 || true; fi
 cargo fmt --all -- --check
 cargo test --release --workspace
+# The benchmark suite as a smoke run (small sizes; figures only, see BENCHMARKS.md).
+cargo bench -p tenantctl --bench suite -- --quick
 
 # The embedding examples load the plugin files the tenantctl binary itself uses.
 export TENANTCTL_BIN_DIR="$PWD/target/release"

@@ -1,7 +1,7 @@
 //! `tenantctl status|disable|enable|offboard|delete`: one action on one tenant.
 
 use super::{
-    EXIT_FAILED, EXIT_OK, Invocation, Output, TargetArgs, UsageError, load_catalog, print_line,
+    EXIT_FAILED, EXIT_OK, Invocation, Output, TargetArgs, UsageError, load_catalog_for, print_line,
 };
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use crate::{Account, RunOptions};
 /// Runs `action` on the tenant `args` names, prints its result and returns the exit code.
 pub async fn run(cli: &Invocation, action: Action, args: &TargetArgs) -> Result<u8, UsageError> {
     let selector = selector(args)?;
-    let (_runtime, catalog) = load_catalog(cli).await?;
+    let (_runtime, catalog) = load_catalog_for(cli, Some(&args.vendor)).await?;
     let plugin = catalog
         .get(&args.vendor)
         .ok_or_else(|| UsageError(catalog.missing_vendor(&args.vendor)))?;

@@ -4,7 +4,7 @@ use std::io::Write as _;
 
 use clap::Args;
 
-use super::{EXIT_FAILED, EXIT_OK, Invocation, Output, UsageError, eprint_line, load_catalog};
+use super::{EXIT_FAILED, EXIT_OK, Invocation, Output, UsageError, eprint_line, load_catalog_for};
 use crate::Account;
 use crate::account::RunOptions;
 use crate::credentials;
@@ -34,7 +34,7 @@ pub const CSV_HEADER: &str = "vendor,tenant,tenant_name,enabled";
 
 /// Lists the tenants; exit 1 when the listing stopped part-way (what was printed stands).
 pub async fn run(cli: &Invocation, args: &ListArgs) -> Result<u8, UsageError> {
-    let (_runtime, catalog) = load_catalog(cli).await?;
+    let (_runtime, catalog) = load_catalog_for(cli, Some(&args.vendor)).await?;
     let plugin = catalog
         .get(&args.vendor)
         .ok_or_else(|| UsageError(catalog.missing_vendor(&args.vendor)))?;

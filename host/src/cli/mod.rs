@@ -355,22 +355,52 @@ impl Invocation {
     }
 }
 
-/// The plugin runtime, with the default compile cache and limits.
-fn runtime() -> Result<Runtime, UsageError> {
-    Ok(Runtime::new(
-        crate::dirs::default_cache_dir(),
-        Limits::default(),
-    )?)
+/// Plugin instances alive at once in a command on one vendor.
+const SINGLE_COMMAND_INSTANCES: u32 = 8;
+
+/// The plugin runtime, with the default compile cache and `limits`.
+fn runtime(limits: Limits) -> Result<Runtime, UsageError> {
+    Ok(Runtime::new(crate::dirs::default_cache_dir(), limits)?)
 }
 
 /// The plugin runtime and catalog for this invocation: the built-ins and the trusted files
 /// of the plugin directory. Refused files are logged; a run that loads plugin files only
 /// because unsigned ones are allowed says so on stderr, every time.
 async fn load_catalog(cli: &Invocation) -> Result<(Runtime, Catalog), UsageError> {
+    load_catalog_for(cli, None).await
+}
+
+/// [`load_catalog`] for a command that needs only `vendor` (when given): no other built-in
+/// plugin is loaded. When nothing serves `vendor`, every plugin is, so the error can name
+/// what is served.
+async fn load_catalog_for(
+    cli: &Invocation,
+    vendor: Option<&str>,
+) -> Result<(Runtime, Catalog), UsageError> {
     let plugin_dir = cli.plugin_dir()?;
     let trust = cli.trust()?;
-    let runtime = runtime()?;
-    let catalog = Catalog::discover_trusting(&runtime, plugin_dir.as_deref(), &trust).await?;
+    // A command on one vendor runs one operation at a time (a login, then the action or
+    // the listing): a pool of a few instances, instead of one reserved for a whole batch,
+    // makes the engine quicker to start.
+    let limits = match vendor {
+        Some(_) => Limits {
+            max_live_instances: SINGLE_COMMAND_INSTANCES,
+            ..Limits::default()
+        },
+        None => Limits::default(),
+    };
+    let runtime = runtime(limits)?;
+    let dir = plugin_dir.as_deref();
+    let catalog = match vendor {
+        Some(vendor) => {
+            let some = Catalog::discover_for(&runtime, dir, &trust, vendor).await?;
+            match some.get(vendor) {
+                Some(_) => some,
+                None => Catalog::discover_trusting(&runtime, dir, &trust).await?,
+            }
+        }
+        None => Catalog::discover_trusting(&runtime, dir, &trust).await?,
+    };
     for rejected in catalog.rejected() {
         tracing::warn!(
             "ignoring plugin file {}: {}",

@@ -13,7 +13,7 @@ use super::{
 use crate::credentials::env_var;
 use crate::plugin::catalog::{self, Checked, Rejected};
 use crate::plugin::trust::{self, Verdict};
-use crate::plugin::{Plugin, PluginSource, Runtime, sha256_hex};
+use crate::plugin::{Limits, Plugin, PluginSource, Runtime, sha256_hex};
 use crate::transcript::{self, Transcript};
 
 /// A trust verdict as `plugins list` shows it in text: `built-in`, `signed:KEYID`, `pinned`,
@@ -215,7 +215,7 @@ async fn verification(
 /// Prints whether `file` is trusted, with its vendor, version, contract, SHA-256 and the
 /// verdict; exit 0 trusted, 1 not.
 pub async fn verify(cli: &Invocation, file: &Path) -> Result<u8, UsageError> {
-    let checked = verification(&runtime()?, &cli.trust()?, file).await?;
+    let checked = verification(&runtime(Limits::default())?, &cli.trust()?, file).await?;
     match cli.output {
         Output::Json => print_line(&checked.json().to_string()),
         Output::Text | Output::Csv => checked.text().iter().for_each(|line| print_line(line)),
@@ -238,7 +238,7 @@ pub async fn install(cli: &Invocation, file: &Path) -> Result<u8, UsageError> {
         .ok_or_else(|| {
             UsageError("no plugin directory: pass --plugin-dir DIR (HOME is not set)".into())
         })?;
-    let checked = verification(&runtime()?, &cli.trust()?, file).await?;
+    let checked = verification(&runtime(Limits::default())?, &cli.trust()?, file).await?;
     let (plugin, verdict) = match &checked.outcome {
         Ok(trusted) => trusted,
         Err(rejected) => {

@@ -9,7 +9,7 @@
 //! entry is removed and compiled again; it is never loaded.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -27,6 +27,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The first bytes of every artifact this cache writes (format version 1).
 const MAGIC: &[u8; 8] = b"TCTLCW01";
+
+/// The largest header [`CompileCache::peek`] reads.
+const MAX_HEADER: usize = 1 << 20;
 
 /// What an artifact says about itself, checked before its payload is used.
 #[derive(Debug, Serialize, Deserialize)]
@@ -132,6 +135,34 @@ impl CompileCache {
                 None
             }
         }
+    }
+
+    /// The description stored with the artifact of the plugin with hash `sha256`, read
+    /// from the artifact's header alone: what `plugins list` and `inspect` need, without
+    /// reading, checking or deserializing the compiled code (that happens in
+    /// [`CompileCache::load`], when an instance is needed). `None` when there is no sound
+    /// header for this plugin and this engine, or it holds no description.
+    pub fn peek(&self, sha256: &str) -> Option<PluginInfo> {
+        self.check_dir(false).ok()?;
+        let mut file = std::fs::File::open(self.path_for(sha256)).ok()?;
+        let mut start = [0u8; MAGIC.len() + 4];
+        file.read_exact(&mut start).ok()?;
+        let (magic, len) = start.split_at(MAGIC.len());
+        if magic != MAGIC.as_slice() {
+            return None;
+        }
+        let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+        // A description is a few KiB; anything near this is not a header we wrote.
+        if len > MAX_HEADER {
+            return None;
+        }
+        let mut header = vec![0; len];
+        file.read_exact(&mut header).ok()?;
+        let header: Header = serde_json::from_slice(&header).ok()?;
+        if header.plugin_sha256 != sha256 || header.engine != self.engine_key {
+            return None;
+        }
+        header.info
     }
 
     /// Writes `component` (compiled from the plugin with hash `sha256`, described by `info`)
@@ -382,6 +413,49 @@ mod tests {
 
         std::fs::write(&path, &good).unwrap();
         assert!(cache.load(&engine, &sha).is_some());
+    }
+
+    #[test]
+    fn a_description_is_read_from_the_header_alone() {
+        let (_dir, engine, cache, bytes, sha) = setup();
+        let info = PluginInfo {
+            vendor: "example".into(),
+            display_name: "Example".into(),
+            version: "1.2.3".into(),
+            contract: "0.2.0".into(),
+            url_hint: String::new(),
+            actions: Vec::new(),
+            config: Vec::new(),
+        };
+        assert_eq!(cache.peek(&sha), None, "nothing cached yet");
+        let component = compile(&engine, &bytes).unwrap();
+        cache.store(&sha, &component, None);
+        assert_eq!(
+            cache.peek(&sha),
+            None,
+            "an artifact stored without a description"
+        );
+        cache.store(&sha, &component, Some(&info));
+        assert_eq!(cache.peek(&sha), Some(info.clone()));
+        assert_eq!(
+            cache.peek(&format!("{:0>64}", "1")),
+            None,
+            "another plugin's hash"
+        );
+
+        // Another plugin's artifact under this one's name is not believed.
+        let other = format!("{:0>64}", "2");
+        cache.store(&other, &component, Some(&info));
+        std::fs::rename(cache.path_for(&other), cache.path_for(&sha)).unwrap();
+        assert_eq!(cache.peek(&sha), None);
+
+        // A payload cut short still has a sound header; loading it is what fails.
+        cache.store(&sha, &component, Some(&info));
+        let path = cache.path_for(&sha);
+        let full = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &full[..full.len() - 100]).unwrap();
+        assert_eq!(cache.peek(&sha), Some(info));
+        assert!(cache.load(&engine, &sha).is_none());
     }
 
     #[test]

@@ -135,8 +135,33 @@ impl Catalog {
         plugin_dir: Option<&Path>,
         trust: &Trust,
     ) -> Result<Catalog> {
+        Catalog::discover_some(runtime, plugin_dir, trust, None).await
+    }
+
+    /// [`Catalog::discover_trusting`] for a command that needs only `vendor`: the built-in
+    /// plugins of other vendors are left out, so a first run compiles none of them. Every
+    /// trusted file of `plugin_dir` is still loaded (any of them may serve `vendor`).
+    pub async fn discover_for(
+        runtime: &Runtime,
+        plugin_dir: Option<&Path>,
+        trust: &Trust,
+        vendor: &str,
+    ) -> Result<Catalog> {
+        Catalog::discover_some(runtime, plugin_dir, trust, Some(vendor)).await
+    }
+
+    async fn discover_some(
+        runtime: &Runtime,
+        plugin_dir: Option<&Path>,
+        trust: &Trust,
+        only: Option<&str>,
+    ) -> Result<Catalog> {
         let mut plugins = Vec::new();
-        for (name, bytes) in builtin::BUILTIN {
+        let wanted = |name: &str| match (only, builtin::vendor_of(name)) {
+            (Some(only), Some(vendor)) => only == vendor,
+            _ => true,
+        };
+        for (name, bytes) in builtin::BUILTIN.iter().filter(|(name, _)| wanted(name)) {
             let plugin = runtime
                 .load(bytes, PluginSource::Builtin)
                 .await

@@ -3,6 +3,10 @@
 //! One [`Runtime`] (one wasmtime `Engine` and `Linker`) serves the whole process. Each
 //! plugin is compiled once (cached on disk) into a [`Plugin`] holding its description and
 //! an `InstancePre`; every operation gets a fresh [`PluginInstance`] with its own `Store`.
+//!
+//! Loading is lazy: a plugin whose description was cached with its compiled artifact is
+//! described from the artifact's header alone, and deserialized and linked only when its
+//! first instance is needed, so a command pays only for the plugins it uses.
 
 pub mod bindings;
 mod builtin;
@@ -17,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
-use wasmtime::component::Linker;
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 
 use bindings::{ActionRequest, ActionStep, Context, HttpResponse, LoginStep, PluginInfo, Session};
@@ -49,10 +53,60 @@ impl fmt::Display for PluginSource {
 
 /// The process-wide plugin engine.
 pub struct Runtime {
+    shared: Arc<Shared>,
+    limits: Limits,
+}
+
+/// What every plugin of a runtime uses to become runnable: the engine, the linker and the
+/// compile cache.
+struct Shared {
     engine: Engine,
     linker: Linker<SandboxState>,
     cache: Option<CompileCache>,
-    limits: Limits,
+}
+
+impl Shared {
+    /// The compiled plugin: from the cache, else compiled now.
+    fn component(&self, bytes: &[u8], sha256: &str) -> Result<cache::Cached> {
+        match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, bytes, sha256),
+            None => Ok(cache::Cached {
+                component: cache::compile(&self.engine, bytes)?,
+                info: None,
+            }),
+        }
+    }
+
+    /// Links `component` in the binding of `contract` (which `contract::read` accepted).
+    fn link(&self, component: &Component, contract: &semver::Version) -> Result<Pre> {
+        let instance_pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .context("linking the plugin: it imports something tenantctl does not provide")?;
+        let shape = || {
+            format!(
+                "the component does not export the {}@{contract} interface in the shape this \
+                 host speaks",
+                contract::INTERFACE
+            )
+        };
+        // The contract read from the exports picks the binding (`contract::read` refused
+        // every other minor).
+        Ok(if contract.minor == 1 {
+            Pre::V0_1(
+                bindings::v0_1::VendorPluginPre::new(instance_pre)
+                    .map_err(anyhow::Error::from)
+                    .with_context(shape)?,
+            )
+        } else {
+            Pre::V0_2(
+                bindings::v0_2::VendorPluginPre::new(instance_pre)
+                    .map_err(anyhow::Error::from)
+                    .with_context(shape)?,
+            )
+        })
+    }
 }
 
 impl Runtime {
@@ -74,55 +128,25 @@ impl Runtime {
             .context("linking the WASI interfaces plugins import")?;
         let cache = cache_dir.map(|dir| CompileCache::new(dir, &engine));
         Ok(Runtime {
-            engine,
-            linker,
-            cache,
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                cache,
+            }),
             limits,
         })
     }
 
-    /// Checks the contract a plugin file was built for, compiles it (or fetches it from the
-    /// cache), links it and describes it, and checks that the description is usable.
+    /// Checks the contract a plugin file was built for and describes it: from the compile
+    /// cache when the description was stored with the artifact (nothing is compiled or
+    /// deserialized then, until the plugin's first instance), else by compiling, linking
+    /// and asking it. Checks that the description is usable.
     ///
     /// `bytes` must already be trusted (see `catalog`): compiling is the first step that
     /// treats them as code.
     pub async fn load(&self, bytes: &[u8], source: PluginSource) -> Result<Arc<Plugin>> {
         let contract = contract::read(bytes)?;
         let sha256 = sha256_hex(bytes);
-        let cached = match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, bytes, &sha256)?,
-            None => cache::Cached {
-                component: cache::compile(&self.engine, bytes)?,
-                info: None,
-            },
-        };
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&cached.component)
-            .map_err(anyhow::Error::from)
-            .context("linking the plugin: it imports something tenantctl does not provide")?;
-        let shape = || {
-            format!(
-                "the component does not export the {}@{contract} interface in the shape this \
-                 host speaks",
-                contract::INTERFACE
-            )
-        };
-        // The contract read from the exports picks the binding (`contract::read` refused
-        // every other minor).
-        let pre = if contract.minor == 1 {
-            Pre::V0_1(
-                bindings::v0_1::VendorPluginPre::new(instance_pre)
-                    .map_err(anyhow::Error::from)
-                    .with_context(shape)?,
-            )
-        } else {
-            Pre::V0_2(
-                bindings::v0_2::VendorPluginPre::new(instance_pre)
-                    .map_err(anyhow::Error::from)
-                    .with_context(shape)?,
-            )
-        };
         let mut plugin = Plugin {
             info: PluginInfo {
                 vendor: String::new(),
@@ -136,18 +160,31 @@ impl Runtime {
             source,
             sha256,
             bytes: bytes.to_vec(),
-            pre,
-            engine: self.engine.clone(),
+            contract,
+            pre: tokio::sync::OnceCell::new(),
+            shared: self.shared.clone(),
             limits: self.limits.clone(),
         };
+        let cache = self.shared.cache.as_ref();
+        if let Some(info) = cache.and_then(|cache| cache.peek(&plugin.sha256)) {
+            validate(&info, &plugin.contract)?;
+            plugin.info = info;
+            return Ok(Arc::new(plugin));
+        }
+        let cached = self.shared.component(bytes, &plugin.sha256)?;
+        let pre = self.shared.link(&cached.component, &plugin.contract)?;
+        plugin
+            .pre
+            .set(pre)
+            .unwrap_or_else(|_| unreachable!("a new plugin is not linked yet"));
         // A cached description saves instantiating the plugin just to ask it.
         let described_now = cached.info.is_none();
         let info = match cached.info {
             Some(info) => info,
             None => plugin.instantiate().await?.describe().await?,
         };
-        validate(&info, &contract)?;
-        if let (Some(cache), true) = (&self.cache, described_now) {
+        validate(&info, &plugin.contract)?;
+        if let (Some(cache), true) = (cache, described_now) {
             cache.store(&plugin.sha256, &cached.component, Some(&info));
         }
         plugin.info = info;
@@ -212,14 +249,17 @@ enum Bindings {
     V0_2(bindings::v0_2::VendorPlugin),
 }
 
-/// A compiled, described plugin, ready to instantiate.
+/// A described plugin, ready to instantiate (compiled or deserialized, and linked, the
+/// first time it is).
 pub struct Plugin {
     info: PluginInfo,
     source: PluginSource,
     sha256: String,
     bytes: Vec<u8>,
-    pre: Pre,
-    engine: Engine,
+    /// The contract its exports name, which picks the binding.
+    contract: semver::Version,
+    pre: tokio::sync::OnceCell<Pre>,
+    shared: Arc<Shared>,
     limits: Limits,
 }
 
@@ -286,9 +326,31 @@ impl Plugin {
         self.info.actions.iter().any(|info| info.action == action)
     }
 
+    /// The linked plugin, deserialized from the compile cache (or compiled) on first use. A
+    /// cache entry that fails its checks is discarded and compiled again, and stored anew.
+    async fn pre(&self) -> Result<&Pre, PluginError> {
+        self.pre
+            .get_or_try_init(|| async {
+                let cached = self.shared.component(&self.bytes, &self.sha256)?;
+                if let (Some(cache), None) = (&self.shared.cache, &cached.info) {
+                    cache.store(&self.sha256, &cached.component, Some(&self.info));
+                }
+                self.shared.link(&cached.component, &self.contract)
+            })
+            .await
+            .map_err(|err: anyhow::Error| PluginError {
+                plugin: self.info.vendor.clone(),
+                version: self.info.version.clone(),
+                call: "load",
+                step: 0,
+                cause: format!("it could not be loaded: {err:#}"),
+            })
+    }
+
     /// A fresh instance in its own sandboxed store, for one operation.
     pub async fn instantiate(&self) -> Result<PluginInstance<'_>, PluginError> {
-        let mut store = Store::new(&self.engine, SandboxState::new(&self.limits));
+        let pre = self.pre().await?;
+        let mut store = Store::new(&self.shared.engine, SandboxState::new(&self.limits));
         store.limiter(|state| state);
         // Every epoch tick, the plugin yields to the async runtime (so a plugin that loops
         // does not hold a worker thread for its whole deadline) and is stopped once the call
@@ -302,7 +364,7 @@ impl Plugin {
         });
         store.set_epoch_deadline(1);
         store.data_mut().start_call();
-        let instantiated = match &self.pre {
+        let instantiated = match pre {
             Pre::V0_1(pre) => pre.instantiate_async(&mut store).await.map(Bindings::V0_1),
             Pre::V0_2(pre) => pre.instantiate_async(&mut store).await.map(Bindings::V0_2),
         };
