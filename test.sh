@@ -9,6 +9,13 @@ if command -v rustup >/dev/null; then rustup target add wasm32-wasip2 >/dev/null
 cargo fmt --all -- --check
 cargo test --release --workspace
 
+# The service's API descriptions, validated (openapi-spec-validator in a venv), and its
+# PostgreSQL tests against a throwaway server started in a temporary directory.
+echo "== tests/openapi" >&2
+tests/openapi/validate.sh
+echo "== tests/postgres.sh" >&2
+tests/postgres.sh
+
 # The embedding examples load the plugin files the tenantctl binary itself uses.
 export TENANTCTL_BIN_DIR="$PWD/target/release"
 for example in examples/node examples/python; do
