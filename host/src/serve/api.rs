@@ -161,14 +161,15 @@ pub struct CallerSlot(pub Arc<Mutex<Option<String>>>);
 /// token's name; never a header or a body) and counts it.
 async fn access_log(
     Shared(state): Shared<Arc<State>>,
-    matched: Option<MatchedPath>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
-    let route = matched
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let slot = CallerSlot::default();

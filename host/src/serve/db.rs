@@ -246,7 +246,7 @@ impl Db {
         let sql = "SELECT name, role, created_at, revoked_at FROM tokens ORDER BY name";
         on_pool!(self, pool => {
             let rows = sqlx::query(sql).fetch_all(pool).await?;
-            rows.iter().map(|row| {
+            rows.iter().map(|row| -> Result<TokenInfo> {
                 let role: String = row.try_get("role")?;
                 Ok(TokenInfo {
                     name: row.try_get("name")?,
@@ -331,7 +331,9 @@ impl Db {
             }
             // The request that claimed the key died part-way: start over.
             let drop = "DELETE FROM jobs WHERE id = $1 AND status = 'accepting'";
-            on_pool!(self, pool => sqlx::query(drop).bind(&job.id).execute(pool).await?);
+            on_pool!(self, pool => {
+                sqlx::query(drop).bind(&job.id).execute(pool).await?;
+            });
         }
         Ok(Accepted::InProgress)
     }
@@ -381,7 +383,7 @@ impl Db {
         let sql = "SELECT status, COUNT(*) AS n FROM job_results WHERE job_id = $1 GROUP BY status";
         on_pool!(self, pool => {
             let rows = sqlx::query(sql).bind(id).fetch_all(pool).await?;
-            rows.iter().map(|row| Ok((row.try_get::<String, _>("status")?, row.try_get::<i64, _>("n")?))).collect()
+            rows.iter().map(|row| -> Result<(String, i64)> { Ok((row.try_get::<String, _>("status")?, row.try_get::<i64, _>("n")?)) }).collect()
         })
     }
 
@@ -398,7 +400,7 @@ impl Db {
                    WHERE x.job_id = $1 AND x.row_number > $2 ORDER BY x.row_number LIMIT $3";
         on_pool!(self, pool => {
             let rows = sqlx::query(sql).bind(id).bind(after).bind(limit).fetch_all(pool).await?;
-            rows.iter().map(|row| Ok((
+            rows.iter().map(|row| -> Result<(i64, JobRow, String)> { Ok((
                 row.try_get("row_number")?,
                 JobRow {
                     vendor: row.try_get("vendor")?,
@@ -409,7 +411,7 @@ impl Db {
                     reason: row.try_get("reason")?,
                 },
                 row.try_get("result")?,
-            ))).collect()
+            )) }).collect()
         })
     }
 
@@ -430,7 +432,7 @@ impl Db {
         let sql = "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status";
         on_pool!(self, pool => {
             let rows = sqlx::query(sql).fetch_all(pool).await?;
-            rows.iter().map(|row| Ok((row.try_get::<String, _>("status")?, row.try_get::<i64, _>("n")?))).collect()
+            rows.iter().map(|row| -> Result<(String, i64)> { Ok((row.try_get::<String, _>("status")?, row.try_get::<i64, _>("n")?)) }).collect()
         })
     }
 
@@ -479,7 +481,7 @@ impl Db {
                    WHERE r.job_id = $1 AND x.row_number IS NULL ORDER BY r.row_number";
         on_pool!(self, pool => {
             let rows = sqlx::query(sql).bind(id).fetch_all(pool).await?;
-            rows.iter().map(|row| Ok((
+            rows.iter().map(|row| -> Result<(i64, JobRow)> { Ok((
                 row.try_get("row_number")?,
                 JobRow {
                     vendor: row.try_get("vendor")?,
@@ -489,7 +491,7 @@ impl Db {
                     expect_name: row.try_get("expect_name")?,
                     reason: row.try_get("reason")?,
                 },
-            ))).collect()
+            )) }).collect()
         })
     }
 
@@ -527,8 +529,10 @@ impl Db {
     ) -> Result<()> {
         let sql = "UPDATE jobs SET status = $1, error = $2, finished_at = $3, lease_owner = NULL, \
                    lease_until = NULL WHERE id = $4 AND lease_owner = $5 AND status = 'running'";
-        on_pool!(self, pool => sqlx::query(sql).bind(status).bind(error).bind(now_ms())
-            .bind(id).bind(owner).execute(pool).await?);
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(status).bind(error).bind(now_ms())
+                .bind(id).bind(owner).execute(pool).await?;
+        });
         Ok(())
     }
 
@@ -537,7 +541,9 @@ impl Db {
     pub async fn release(&self, id: &str, owner: &str) -> Result<()> {
         let sql = "UPDATE jobs SET lease_until = 0 WHERE id = $1 AND lease_owner = $2 \
                    AND status = 'running'";
-        on_pool!(self, pool => sqlx::query(sql).bind(id).bind(owner).execute(pool).await?);
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(id).bind(owner).execute(pool).await?;
+        });
         Ok(())
     }
 
