@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
+use crate::Account;
 use crate::account::{RunOptions, WriteObserver};
 use crate::audit::{self, OperationAudit};
 use crate::journal::{Journal, Stamp};
 use crate::plugin::Plugin;
 use crate::plugin::bindings::{Action, ActionRequest, TenantSelector};
 use crate::report::TenantResult;
-use crate::Account;
 
 /// Why an action is refused before anything is sent. Each front end words it in its own
 /// terms (`--yes` on the command line, `"confirm": true` in the service).

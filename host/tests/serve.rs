@@ -92,10 +92,16 @@ fn roles_decide_what_a_token_may_do_and_revocation_holds_at_once() {
     let id = sim.customer_id(1).unwrap();
     let tenant = |action: &str| server.url(&format!("/v1/vendors/acronis/tenants/{id}/{action}"));
 
-    assert_eq!(client.get(&server.url("/v1/vendors"), Some(&read)).status, 200);
+    assert_eq!(
+        client.get(&server.url("/v1/vendors"), Some(&read)).status,
+        200
+    );
     assert_eq!(
         client
-            .get(&server.url(&format!("/v1/vendors/acronis/tenants/{id}")), Some(&read))
+            .get(
+                &server.url(&format!("/v1/vendors/acronis/tenants/{id}")),
+                Some(&read)
+            )
             .status,
         200
     );
@@ -104,26 +110,46 @@ fn roles_decide_what_a_token_may_do_and_revocation_holds_at_once() {
         .assert_error(403, "forbidden");
     assert_eq!(sim.count("PUT", &id), 0, "a refused request sends nothing");
 
-    let disabled = client.post(&tenant("disable"), Some(&operate), json!({"reason": "unpaid"}));
+    let disabled = client.post(
+        &tenant("disable"),
+        Some(&operate),
+        json!({"reason": "unpaid"}),
+    );
     assert_eq!(disabled.status, 200, "{}", disabled.text);
     assert_eq!(disabled.json["status"], "changed");
 
     client
-        .post(&tenant("offboard"), Some(&operate), json!({"confirm": true}))
+        .post(
+            &tenant("offboard"),
+            Some(&operate),
+            json!({"confirm": true}),
+        )
         .assert_error(403, "forbidden");
     client
         .post(&tenant("offboard"), Some(&admin), json!({"confirm": true}))
         .assert_error(422, "unsupported");
     client
-        .post(&tenant("delete"), Some(&operate), json!({"confirm": true, "expect_name": "x"}))
+        .post(
+            &tenant("delete"),
+            Some(&operate),
+            json!({"confirm": true, "expect_name": "x"}),
+        )
         .assert_error(403, "forbidden");
     client
-        .post(&tenant("delete"), Some(&admin), json!({"expect_name": "Customer 00001"}))
+        .post(
+            &tenant("delete"),
+            Some(&admin),
+            json!({"expect_name": "Customer 00001"}),
+        )
         .assert_error(422, "invalid_input");
     client
         .post(&tenant("delete"), Some(&admin), json!({"confirm": true}))
         .assert_error(422, "invalid_input");
-    assert_eq!(sim.count("DELETE", &id), 0, "nothing sent for a refused delete");
+    assert_eq!(
+        sim.count("DELETE", &id),
+        0,
+        "nothing sent for a refused delete"
+    );
 
     // The database keeps hashes only.
     let db = std::fs::read(home.path().join("tenantctl.db")).unwrap();
@@ -138,29 +164,55 @@ fn roles_decide_what_a_token_may_do_and_revocation_holds_at_once() {
         }
     }
 
-    let listed = home.command().args(["tokens", "list", "--output", "json"]).output().unwrap();
+    let listed = home
+        .command()
+        .args(["tokens", "list", "--output", "json"])
+        .output()
+        .unwrap();
     assert!(listed.status.success());
     let listed = String::from_utf8(listed.stdout).unwrap();
-    let names: Vec<Value> = listed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let names: Vec<Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(names.len(), 3, "{listed}");
-    assert!(names.iter().any(|t| t["name"] == "rewst" && t["role"] == "operate"));
+    assert!(
+        names
+            .iter()
+            .any(|t| t["name"] == "rewst" && t["role"] == "operate")
+    );
     assert!(!listed.contains(&operate), "tokens list shows no token");
 
-    let revoked = home.command().args(["tokens", "revoke", "rewst"]).status().unwrap();
+    let revoked = home
+        .command()
+        .args(["tokens", "revoke", "rewst"])
+        .status()
+        .unwrap();
     assert!(revoked.success());
     client
         .post(&tenant("enable"), Some(&operate), json!({}))
         .assert_error(401, "unauthorized");
-    let again = home.command().args(["tokens", "revoke", "rewst"]).status().unwrap();
-    assert_eq!(again.code(), Some(1), "revoking twice says there is no such token");
+    let again = home
+        .command()
+        .args(["tokens", "revoke", "rewst"])
+        .status()
+        .unwrap();
+    assert_eq!(
+        again.code(),
+        Some(1),
+        "revoking twice says there is no such token"
+    );
 
     // The journal names the token as the operator of the write.
     let journal = std::fs::read_to_string(home.audit_log()).unwrap();
-    let records: Vec<Value> = journal.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(
-        records
-            .iter()
-            .any(|r| r["record"] == "result" && r["operator"] == "rewst" && r["reason"] == "unpaid"),
+        records.iter().any(|r| r["record"] == "result"
+            && r["operator"] == "rewst"
+            && r["reason"] == "unpaid"),
         "{journal}"
     );
     assert!(!journal.contains(sim.client_secret()));
@@ -183,7 +235,12 @@ fn single_tenant_endpoints_answer_the_cli_result_object_with_mapped_statuses() {
         .unwrap_or_else(|| panic!("{}", vendors.text));
     assert!(acronis["display_name"].as_str().is_some());
     assert!(acronis["version"].as_str().is_some());
-    assert!(acronis["actions"].as_array().unwrap().contains(&json!("disable")));
+    assert!(
+        acronis["actions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("disable"))
+    );
 
     // Paged listing: every tenant once, `next` null at the end.
     let mut seen = Vec::new();
@@ -209,7 +266,10 @@ fn single_tenant_endpoints_answer_the_cli_result_object_with_mapped_statuses() {
     assert!(seen.len() >= 30, "{} tenants listed", seen.len());
     assert!(seen.contains(&sim.acme_corp_id().to_string()));
     client
-        .get(&server.url("/v1/vendors/acronis/tenants?limit=0"), Some(&admin))
+        .get(
+            &server.url("/v1/vendors/acronis/tenants?limit=0"),
+            Some(&admin),
+        )
         .assert_error(400, "invalid_input");
 
     let id = sim.acme_corp_id().to_string();
@@ -217,10 +277,22 @@ fn single_tenant_endpoints_answer_the_cli_result_object_with_mapped_statuses() {
     let status = client.get(&at(&id), Some(&admin));
     assert_eq!(status.status, 200);
     for field in [
-        "vendor", "action", "tenant_id", "tenant_name", "status", "changed", "dry_run",
-        "enabled_before", "enabled_after", "error",
+        "vendor",
+        "action",
+        "tenant_id",
+        "tenant_name",
+        "status",
+        "changed",
+        "dry_run",
+        "enabled_before",
+        "enabled_after",
+        "error",
     ] {
-        assert!(status.json.get(field).is_some(), "missing {field}: {}", status.text);
+        assert!(
+            status.json.get(field).is_some(),
+            "missing {field}: {}",
+            status.text
+        );
     }
     assert_eq!(status.json["tenant_name"], "Acme Corp");
     assert_eq!(status.json["status"], "unchanged");
@@ -230,16 +302,26 @@ fn single_tenant_endpoints_answer_the_cli_result_object_with_mapped_statuses() {
     assert_eq!(missing.json["status"], "failed");
     assert_eq!(missing.json["error"]["kind"], "not_found");
 
-    let planned = client.post(&at(&format!("{id}/disable")), Some(&admin), json!({"dry_run": true}));
+    let planned = client.post(
+        &at(&format!("{id}/disable")),
+        Some(&admin),
+        json!({"dry_run": true}),
+    );
     assert_eq!(planned.status, 200);
     assert_eq!(planned.json["status"], "planned");
     assert!(planned.json["planned_request"]["method"].is_string());
     assert_eq!(sim.count("PUT", &id), 0, "a dry run writes nothing");
 
     let changed = client.post(&at(&format!("{id}/disable")), Some(&admin), json!({}));
-    assert_eq!((changed.status, changed.json["status"].clone()), (200, json!("changed")));
+    assert_eq!(
+        (changed.status, changed.json["status"].clone()),
+        (200, json!("changed"))
+    );
     let unchanged = client.post(&at(&format!("{id}/disable")), Some(&admin), json!({}));
-    assert_eq!((unchanged.status, unchanged.json["status"].clone()), (200, json!("unchanged")));
+    assert_eq!(
+        (unchanged.status, unchanged.json["status"].clone()),
+        (200, json!("unchanged"))
+    );
 
     let wrong_name = client.post(
         &at(&format!("{id}/enable")),
@@ -253,10 +335,18 @@ fn single_tenant_endpoints_answer_the_cli_result_object_with_mapped_statuses() {
         .post(&at(&format!("{id}/frobnicate")), Some(&admin), json!({}))
         .assert_error(404, "not_found");
     client
-        .post(&server.url(&format!("/v1/vendors/nope/tenants/{id}/disable")), Some(&admin), json!({}))
+        .post(
+            &server.url(&format!("/v1/vendors/nope/tenants/{id}/disable")),
+            Some(&admin),
+            json!({}),
+        )
         .assert_error(404, "not_found");
     client
-        .post(&at(&format!("{id}/disable")), Some(&admin), json!({"dry_run": true, "bogus": 1}))
+        .post(
+            &at(&format!("{id}/disable")),
+            Some(&admin),
+            json!({"dry_run": true, "bogus": 1}),
+        )
         .assert_error(400, "invalid_input");
 }
 
@@ -297,14 +387,23 @@ fn disable_rows(sim: &AcronisSim, n: usize) -> Vec<Value> {
 fn jobs_are_idempotent_by_key_and_report_every_row() {
     let (home, sim) = (Home::new(), acronis(20));
     let server = home.serve(&env(&sim), &[]);
-    let (read, operate) = (home.token("dashboard", "read"), home.token("rewst", "operate"));
+    let (read, operate) = (
+        home.token("dashboard", "read"),
+        home.token("rewst", "operate"),
+    );
     let client = Client::new();
     let mut rows = disable_rows(&sim, 20);
     rows.push(json!({"vendor": "acronis", "action": "status", "tenant_name": "No Such Tenant"}));
     let body = json!({"rows": rows, "reason": "contract ended"});
 
     client
-        .send("POST", &server.url("/v1/jobs"), Some(&operate), &[], Some(body.to_string()))
+        .send(
+            "POST",
+            &server.url("/v1/jobs"),
+            Some(&operate),
+            &[],
+            Some(body.to_string()),
+        )
         .assert_error(400, "invalid_input");
     client
         .post_job(&server, &read, "k1", &body)
@@ -316,9 +415,18 @@ fn jobs_are_idempotent_by_key_and_report_every_row() {
     assert_eq!(first.header("location").unwrap(), format!("/v1/jobs/{id}"));
     let again = client.post_job(&server, &operate, "k1", &body);
     assert_eq!(again.status, 202);
-    assert_eq!(again.json["id"], id.as_str(), "the same key and body: the same job");
+    assert_eq!(
+        again.json["id"],
+        id.as_str(),
+        "the same key and body: the same job"
+    );
     client
-        .post_job(&server, &operate, "k1", &json!({"rows": disable_rows(&sim, 2)}))
+        .post_job(
+            &server,
+            &operate,
+            "k1",
+            &json!({"rows": disable_rows(&sim, 2)}),
+        )
         .assert_error(422, "invalid_input");
 
     let job = client.wait_job(&server, &read, &id, Duration::from_secs(120));
@@ -352,7 +460,12 @@ fn jobs_are_idempotent_by_key_and_report_every_row() {
         .post_job(&server, &operate, "k2", &confirmed)
         .assert_error(403, "forbidden");
     client
-        .post_job(&server, &operate, "k3", &json!({"rows": [{"vendor": "nope", "action": "disable", "tenant": "x"}]}))
+        .post_job(
+            &server,
+            &operate,
+            "k3",
+            &json!({"rows": [{"vendor": "nope", "action": "disable", "tenant": "x"}]}),
+        )
         .assert_error(422, "invalid_input");
     client
         .get(&server.url("/v1/jobs/does-not-exist"), Some(&read))
@@ -366,7 +479,11 @@ fn jobs_are_idempotent_by_key_and_report_every_row() {
         .filter(|r| r["record"] == "result" && r["input"] == format!("job:{id}"))
         .collect();
     assert_eq!(results.len(), 21, "{journal}");
-    assert!(results.iter().all(|r| r["operator"] == "rewst" && r["reason"] == "contract ended"));
+    assert!(
+        results
+            .iter()
+            .all(|r| r["operator"] == "rewst" && r["reason"] == "contract ended")
+    );
 }
 
 #[test]
@@ -431,7 +548,10 @@ fn a_thousand_row_job_killed_mid_way_finishes_after_restart_writing_no_tenant_tw
     assert_eq!(results.len(), 1000);
     for i in 1..=1000 {
         let tenant_id = sim.customer_id(i).unwrap();
-        assert!(!sim.tenant(&tenant_id).unwrap().enabled, "customer {i} is disabled");
+        assert!(
+            !sim.tenant(&tenant_id).unwrap().enabled,
+            "customer {i} is disabled"
+        );
         assert_eq!(writes(&sim, &tenant_id), 1, "customer {i} written once");
     }
     // The same key after the restart is still the same job.
@@ -451,7 +571,12 @@ fn sigterm_lets_rows_under_way_finish_exits_0_and_the_next_start_finishes_the_jo
     let server = home.serve(&env(&sim), &args);
     let token = home.token("rewst", "operate");
     let client = Client::new();
-    let accepted = client.post_job(&server, &token, "term", &json!({"rows": disable_rows(&sim, 200)}));
+    let accepted = client.post_job(
+        &server,
+        &token,
+        "term",
+        &json!({"rows": disable_rows(&sim, 200)}),
+    );
     let id = accepted.json["id"].as_str().unwrap().to_string();
     wait_results(&client, &server, &token, &id, 20);
 
@@ -462,7 +587,11 @@ fn sigterm_lets_rows_under_way_finish_exits_0_and_the_next_start_finishes_the_jo
     let job = client.wait_job(&server, &token, &id, Duration::from_secs(120));
     assert_eq!(job["status"], "succeeded", "{job}");
     for i in 1..=200 {
-        assert_eq!(writes(&sim, &sim.customer_id(i).unwrap()), 1, "customer {i}");
+        assert_eq!(
+            writes(&sim, &sim.customer_id(i).unwrap()),
+            1,
+            "customer {i}"
+        );
     }
     let results = client.all_results(&server, &token, &id, 1000);
     assert!(
@@ -482,10 +611,19 @@ fn a_cancelled_job_starts_no_more_rows() {
     let server = home.serve(&env(&sim), &["--concurrency", "1", "--lease", "3"]);
     let token = home.token("rewst", "operate");
     let client = Client::new();
-    let accepted = client.post_job(&server, &token, "cancel", &json!({"rows": disable_rows(&sim, 300)}));
+    let accepted = client.post_job(
+        &server,
+        &token,
+        "cancel",
+        &json!({"rows": disable_rows(&sim, 300)}),
+    );
     let id = accepted.json["id"].as_str().unwrap().to_string();
     wait_results(&client, &server, &token, &id, 5);
-    let cancelled = client.post(&server.url(&format!("/v1/jobs/{id}/cancel")), Some(&token), json!({}));
+    let cancelled = client.post(
+        &server.url(&format!("/v1/jobs/{id}/cancel")),
+        Some(&token),
+        json!({}),
+    );
     assert_eq!(cancelled.status, 200, "{}", cancelled.text);
     let job = client.wait_job(&server, &token, &id, Duration::from_secs(60));
     assert_eq!(job["status"], "cancelled", "{job}");
@@ -498,8 +636,7 @@ fn a_cancelled_job_starts_no_more_rows() {
         .filter(|r| r.method == "PUT" && r.status.is_some())
         .count();
     assert_eq!(
-        written as i64,
-        done,
+        written as i64, done,
         "no row started after the cancel ran without a result"
     );
 }
@@ -533,7 +670,10 @@ fn metrics_count_requests_operations_and_jobs() {
         "{text}"
     );
     assert!(text.contains("tenantctl_job_queue_depth 0"), "{text}");
-    assert!(text.contains("tenantctl_retries_total{vendor=\"acronis\"}"), "{text}");
+    assert!(
+        text.contains("tenantctl_retries_total{vendor=\"acronis\"}"),
+        "{text}"
+    );
     // The access log: one JSON line per request, with the token's name and never the token.
     let log = server.log();
     assert!(!log.contains(&token));

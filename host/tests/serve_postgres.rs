@@ -44,7 +44,10 @@ fn two_replicas_share_jobs_and_one_killed_mid_job_loses_nothing() {
     );
     let env = common::acronis_env(&sim);
     // Two machines: their own homes and audit journals, one database.
-    let (home_a, home_b) = (Home::with_database(&database()), Home::with_database(&database()));
+    let (home_a, home_b) = (
+        Home::with_database(&database()),
+        Home::with_database(&database()),
+    );
     let token = home_a.token(&format!("rewst-{}", std::process::id()), "operate");
     let args = ["--lease", "2", "--concurrency", "2", "--job-workers", "1"];
     let a = home_a.serve(&env, &args);
@@ -83,7 +86,10 @@ fn two_replicas_share_jobs_and_one_killed_mid_job_loses_nothing() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let (on_a, on_b) = (jobs_run_by(&a), jobs_run_by(&b));
-    assert!(on_a.is_disjoint(&on_b), "a job claimed twice: {on_a:?} {on_b:?}");
+    assert!(
+        on_a.is_disjoint(&on_b),
+        "a job claimed twice: {on_a:?} {on_b:?}"
+    );
     std::thread::sleep(Duration::from_millis(500));
     a.kill();
 
@@ -99,7 +105,10 @@ fn two_replicas_share_jobs_and_one_killed_mid_job_loses_nothing() {
     );
     for i in 1..=600 {
         let id = sim.customer_id(i).unwrap();
-        assert!(!sim.tenant(&id).unwrap().enabled, "customer {i} is disabled");
+        assert!(
+            !sim.tenant(&id).unwrap().enabled,
+            "customer {i} is disabled"
+        );
         let writes = sim
             .requests()
             .iter()

@@ -204,8 +204,9 @@ pub async fn healthz(Shared(state): Shared<Arc<State>>) -> Response {
             StatusCode::OK,
             &serde_json::json!({"status": "ok", "database": state.db.kind()}),
         ),
-        Err(err) => ApiError::unavailable(format!("the database does not answer: {err:#}"))
-            .into_response(),
+        Err(err) => {
+            ApiError::unavailable(format!("the database does not answer: {err:#}")).into_response()
+        }
     }
 }
 
@@ -365,7 +366,15 @@ pub async fn tenant_status(
     Path((vendor, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Read, "reading a tenant")?;
-    perform(&state, &caller, &vendor, &id, Action::Status, ActBody::default()).await
+    perform(
+        &state,
+        &caller,
+        &vendor,
+        &id,
+        Action::Status,
+        ActBody::default(),
+    )
+    .await
 }
 
 /// Carries out an action on one tenant and answers its result object.
@@ -406,7 +415,10 @@ pub async fn act(
         }
         Some(action) => action,
     };
-    caller.require(needed_role(action), &format!("{} of a tenant", action.name()))?;
+    caller.require(
+        needed_role(action),
+        &format!("{} of a tenant", action.name()),
+    )?;
     perform(&state, &caller, &vendor, &id, action, body).await
 }
 
@@ -580,9 +592,8 @@ mod tests {
 
     #[test]
     fn retry_after_comes_from_the_vendor_when_it_said() {
-        let limited = |message: &str| {
-            failure_status(&ResultError::new(ErrorKind::RateLimited, message)).1
-        };
+        let limited =
+            |message: &str| failure_status(&ResultError::new(ErrorKind::RateLimited, message)).1;
         assert_eq!(
             limited("too many requests (the vendor asks to wait 17 s)"),
             Some(17)

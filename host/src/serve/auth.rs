@@ -8,8 +8,8 @@ use axum::http::request::Parts;
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
-use super::api::ApiError;
 use super::State;
+use super::api::ApiError;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -313,11 +313,10 @@ impl Db {
                 "SELECT {JOB_COLUMNS} FROM jobs WHERE created_by = $1 AND idempotency_key = $2"
             );
             let Some(job) = on_pool!(self, pool => match sqlx::query(&existing)
-                .bind(created_by).bind(key).fetch_optional(pool).await? {
-                    Some(row) => Some(job_from!(&row)),
-                    None => None,
-                })
-            else {
+            .bind(created_by).bind(key).fetch_optional(pool).await? {
+                Some(row) => Some(job_from!(&row)),
+                None => None,
+            }) else {
                 continue;
             };
             if job.body_sha256 != body_sha256 {
@@ -419,7 +418,8 @@ impl Db {
     pub async fn cancel(&self, id: &str) -> Result<()> {
         let queued = "UPDATE jobs SET status = 'cancelled', finished_at = $1 \
                       WHERE id = $2 AND status = 'queued'";
-        let running = "UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'";
+        let running =
+            "UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'";
         on_pool!(self, pool => {
             sqlx::query(queued).bind(now_ms()).bind(id).execute(pool).await?;
             sqlx::query(running).bind(id).execute(pool).await?;

@@ -171,7 +171,8 @@ fn check(state: &State, caller: &Caller, request: &JobRequest) -> Result<(), Api
     }
     let mut most = Role::Operate;
     for (n, row) in request.rows.iter().enumerate() {
-        let bad = |why: String| ApiError::unprocessable("invalid_input", format!("row {}: {why}", n + 1));
+        let bad =
+            |why: String| ApiError::unprocessable("invalid_input", format!("row {}: {why}", n + 1));
         let plugin = state
             .catalog
             .get(row.vendor.trim())
@@ -434,10 +435,7 @@ async fn run_job(state: &Arc<State>, id: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     if job.cancel_requested {
-        state
-            .db
-            .finish(id, &state.owner, "cancelled", None)
-            .await?;
+        state.db.finish(id, &state.owner, "cancelled", None).await?;
         return Ok(());
     }
     let pending = state.db.pending_rows(id).await?;

@@ -62,9 +62,16 @@ fn label(value: &str) -> String {
 pub async fn handler(Shared(state): Shared<Arc<State>>) -> Response {
     let mut text = String::new();
     let metrics = &state.metrics;
-    text.push_str("# HELP tenantctl_http_requests_total HTTP requests served, by route and status.\n");
+    text.push_str(
+        "# HELP tenantctl_http_requests_total HTTP requests served, by route and status.\n",
+    );
     text.push_str("# TYPE tenantctl_http_requests_total counter\n");
-    for ((method, route, status), n) in metrics.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for ((method, route, status), n) in metrics
+        .requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
         let _ = writeln!(
             text,
             "tenantctl_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
@@ -74,7 +81,12 @@ pub async fn handler(Shared(state): Shared<Arc<State>>) -> Response {
     }
     text.push_str("# HELP tenantctl_operations_total Tenant operations, by vendor, action and result status.\n");
     text.push_str("# TYPE tenantctl_operations_total counter\n");
-    for ((vendor, action, status), n) in metrics.operations.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for ((vendor, action, status), n) in metrics
+        .operations
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
         let _ = writeln!(
             text,
             "tenantctl_operations_total{{vendor=\"{}\",action=\"{}\",status=\"{}\"}} {n}",
@@ -84,7 +96,11 @@ pub async fn handler(Shared(state): Shared<Arc<State>>) -> Response {
         );
     }
     // Retries of finished jobs, plus those of the accounts single-tenant requests share.
-    let mut retries = metrics.retries.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut retries = metrics
+        .retries
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     for (vendor, account) in state.accounts().await {
         *retries.entry(vendor).or_default() += account
             .stats()
@@ -94,9 +110,15 @@ pub async fn handler(Shared(state): Shared<Arc<State>>) -> Response {
     text.push_str("# HELP tenantctl_retries_total HTTP requests to vendors retried, by vendor.\n");
     text.push_str("# TYPE tenantctl_retries_total counter\n");
     for (vendor, n) in &retries {
-        let _ = writeln!(text, "tenantctl_retries_total{{vendor=\"{}\"}} {n}", label(vendor));
+        let _ = writeln!(
+            text,
+            "tenantctl_retries_total{{vendor=\"{}\"}} {n}",
+            label(vendor)
+        );
     }
-    text.push_str("# HELP tenantctl_jobs Jobs in the database, by status (queued is the queue depth).\n");
+    text.push_str(
+        "# HELP tenantctl_jobs Jobs in the database, by status (queued is the queue depth).\n",
+    );
     text.push_str("# TYPE tenantctl_jobs gauge\n");
     let mut jobs: BTreeMap<String, i64> = ["queued", "running", "succeeded", "failed", "cancelled"]
         .into_iter()

@@ -186,7 +186,8 @@ impl State {
             self.http.clone(),
         )
         .map_err(unavailable)?;
-        let mut http = HttpClient::new(reach.http).map_err(|err| unavailable(format!("{err:#}")))?;
+        let mut http =
+            HttpClient::new(reach.http).map_err(|err| unavailable(format!("{err:#}")))?;
         if let Some(rate) = settings.rate_limit.as_deref() {
             let rate = Rate::parse(rate).map_err(|err| unavailable(format!("{err:#}")))?;
             http = http.with_rate_limit(rate.requests, rate.period);

@@ -299,7 +299,12 @@ pub fn swagger() -> Value {
 
 fn document(value: &Value) -> Response {
     let text = serde_json::to_string_pretty(value).expect("a JSON value serializes") + "\n";
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], text).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        text,
+    )
+        .into_response()
 }
 
 /// `GET /openapi.json`.
@@ -521,8 +526,8 @@ fn schema_v2(schema: &Value) -> Value {
                     .collect();
                 out.insert(key.clone(), Value::Array(values));
             }
-            "description" | "format" | "required" | "minimum" | "maximum" | "default"
-            | "title" | "minItems" | "maxItems" | "pattern" | "minLength" | "maxLength" => {
+            "description" | "format" | "required" | "minimum" | "maximum" | "default" | "title"
+            | "minItems" | "maxItems" | "pattern" | "minLength" | "maxLength" => {
                 out.insert(key.clone(), value.clone());
             }
             // Not in 2.0 (examples, contentMediaType, propertyNames, …): dropped.

@@ -74,7 +74,11 @@ impl Home {
             String::from_utf8_lossy(&out.stderr)
         );
         let stdout = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(stdout.lines().count(), 1, "stdout holds only the token: {stdout:?}");
+        assert_eq!(
+            stdout.lines().count(),
+            1,
+            "stdout holds only the token: {stdout:?}"
+        );
         stdout.trim().to_string()
     }
 
@@ -97,7 +101,11 @@ impl Home {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or_default().to_string();
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
                     let _ = tell.send(addr);
                 }
                 let mut log = kept.lock().unwrap();
@@ -187,7 +195,9 @@ impl Answer {
         assert_eq!(self.status, status, "{}", self.text);
         assert_eq!(self.json["error"]["kind"], kind, "{}", self.text);
         assert!(
-            self.json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            self.json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "{}",
             self.text
         );
@@ -231,7 +241,9 @@ impl Client {
                 request = request.header(*name, *value);
             }
             if let Some(body) = body {
-                request = request.header("Content-Type", "application/json").body(body);
+                request = request
+                    .header("Content-Type", "application/json")
+                    .body(body);
             }
             let response = request.send().await.unwrap();
             let status = response.status().as_u16();
