@@ -484,6 +484,13 @@ fn jobs_are_idempotent_by_key_and_report_every_row() {
             .iter()
             .all(|r| r["operator"] == "rewst" && r["reason"] == "contract ended")
     );
+
+    // No vendor credential reaches the database.
+    for file in ["tenantctl.db", "tenantctl.db-wal"] {
+        let bytes = std::fs::read(home.path().join(file)).unwrap_or_default();
+        let secret = sim.client_secret().as_bytes();
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret), "{file}");
+    }
 }
 
 #[test]
