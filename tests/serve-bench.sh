@@ -37,7 +37,7 @@ count=$(($(wc -l < "$work/tenants.csv") - 1))
 echo "rows: $count" >&2
 
 start=$(date +%s.%N)
-"$bin/tenantctl" apply --action disable --input "$work/tenants.csv" > "$work/apply.out" 2> "$work/apply.err" &
+"$bin/tenantctl" apply --output json --action disable --input "$work/tenants.csv" > "$work/apply.out" 2> "$work/apply.err" &
 apply_pid=$!
 apply_peak=0
 while kill -0 "$apply_pid" 2>/dev/null; do
@@ -47,7 +47,7 @@ while kill -0 "$apply_pid" 2>/dev/null; do
 done
 wait "$apply_pid" || true
 apply_time=$(echo "$(date +%s.%N) - $start" | bc)
-echo "apply: $(grep -c '"status":"changed"' "$work/apply.out" || true) changed" >&2
+echo "apply: $(grep -c '"status":"changed"' "$work/apply.out" || true) changed; $(grep '^apply:' "$work/apply.err")" >&2
 kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true
 
 simulator
@@ -69,11 +69,11 @@ id=$(curl -sf -H "Authorization: Bearer $token" -H 'Idempotency-Key: bench' \
     "http://$addr/v1/jobs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 while :; do
     status=$(curl -sf -H "Authorization: Bearer $token" "http://$addr/v1/jobs/$id" \
-        | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["status"], j["done"])')
+        | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["status"], j["done"], j["counts"])')
     case "$status" in succeeded*|failed*|cancelled*) break ;; esac
     sleep 0.2
 done
 serve_time=$(echo "$(date +%s.%N) - $start" | bc)
 echo "service job: $status" >&2
-printf 'rows %s\napply   %6.1f s  peak %s MiB\nservice %6.1f s  peak %s\n' \
+printf 'rows %s\napply   %6.1f s  peak %s MiB\nservice %6.1f s  peak %s (tenantctl serve, SQLite)\n' \
     "$count" "$apply_time" "$((apply_peak / 1024))" "$serve_time" "$(peak "$serve_pid")"
