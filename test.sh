@@ -11,6 +11,13 @@ cargo test --release --workspace
 # The benchmark suite as a smoke run (small sizes; figures only, see BENCHMARKS.md).
 cargo bench -p tenantctl --bench suite -- --quick
 
+# The service's API descriptions, validated (openapi-spec-validator in a venv), and its
+# PostgreSQL tests against a throwaway server started in a temporary directory.
+echo "== tests/openapi" >&2
+tests/openapi/validate.sh
+echo "== tests/postgres.sh" >&2
+tests/postgres.sh
+
 # The embedding examples load the plugin files the tenantctl binary itself uses.
 export TENANTCTL_BIN_DIR="$PWD/target/release"
 for example in examples/node examples/python; do

@@ -11,6 +11,8 @@
 //! 3. [`Account::run`] carries out one action on one tenant and returns a
 //!    [`report::TenantResult`], the same record the CLI prints.
 //!
+//! [`serve`] puts the same library behind an authenticated HTTP API (`tenantctl serve`).
+//!
 //! Every HTTP request is made here, by [`http::HttpClient`], never by a plugin: only to the
 //! configured origin, with timeouts, and retries where the plugin says repeating is safe.
 
@@ -23,9 +25,11 @@ pub mod credentials;
 pub mod dirs;
 pub mod http;
 pub mod journal;
+pub mod operation;
 pub mod plugin;
 pub mod redact;
 pub mod report;
+pub mod serve;
 pub mod slots;
 pub mod template;
 pub mod transcript;

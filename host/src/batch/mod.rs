@@ -42,6 +42,14 @@ pub enum Source {
     File(PathBuf),
     /// Standard input, read once.
     Stdin,
+    /// Rows held in memory (JSON Lines or CSV), read like a file; `id` names them in the
+    /// journal, as a file's path does (a service job: `job:ID`).
+    Memory {
+        /// What the journal calls this input; resume matches rows by it.
+        id: String,
+        /// The rows.
+        bytes: Arc<[u8]>,
+    },
 }
 
 /// How to run a batch.
@@ -173,6 +181,7 @@ pub struct Batch<'a> {
     transport: Option<Box<TransportFor>>,
     stop: Arc<StopFlag>,
     abort: (Arc<AbortHandle>, Abort),
+    operator: Option<String>,
 }
 
 /// Where each row's result goes as it completes.
@@ -201,6 +210,7 @@ impl<'a> Batch<'a> {
     ) -> Result<Self, Refused> {
         let input_id = match &options.source {
             Source::Stdin => "-".to_string(),
+            Source::Memory { id, .. } => id.clone(),
             Source::File(path) => std::fs::canonicalize(path)
                 .map_err(|err| Refused(format!("cannot read the input {}: {err}", path.display())))?
                 .display()
@@ -215,7 +225,15 @@ impl<'a> Batch<'a> {
             transport: None,
             stop: Arc::default(),
             abort: (Arc::new(handle), abort),
+            operator: None,
         })
+    }
+
+    /// Journals this batch's records as done by `operator` (a service token's name) instead
+    /// of the user running tenantctl.
+    pub fn with_operator(mut self, operator: impl Into<String>) -> Self {
+        self.operator = Some(operator.into());
+        self
     }
 
     /// Sends the requests of the vendors `transport` answers for through the transport it
@@ -250,6 +268,7 @@ impl<'a> Batch<'a> {
     fn open_source(&self) -> Result<Box<dyn Read + Send>, Refused> {
         match &self.options.source {
             Source::Stdin => Ok(Box::new(std::io::stdin())),
+            Source::Memory { bytes, .. } => Ok(Box::new(std::io::Cursor::new(bytes.clone()))),
             Source::File(path) => std::fs::File::open(path)
                 .map(|file| Box::new(file) as Box<dyn Read + Send>)
                 .map_err(|err| Refused(format!("cannot read the input {}: {err}", path.display()))),
@@ -352,7 +371,7 @@ impl<'a> Batch<'a> {
             HashMap::new()
         };
         let lanes = match &self.options.source {
-            Source::File(_) => {
+            Source::File(_) | Source::Memory { .. } => {
                 let (count, lanes) = self.preflight()?;
                 total(Some(count));
                 lanes
@@ -362,7 +381,11 @@ impl<'a> Batch<'a> {
                 BTreeMap::new()
             }
         };
-        let journal = Journal::open(&journal_path).map_err(|err| Refused(format!("{err:#}")))?;
+        let mut journal =
+            Journal::open(&journal_path).map_err(|err| Refused(format!("{err:#}")))?;
+        if let Some(operator) = &self.operator {
+            journal.operator = operator.clone();
+        }
         journal
             .begin_run(&self.input_id)
             .map_err(|err| Refused(format!("{err:#}")))?;
@@ -380,7 +403,7 @@ impl<'a> Batch<'a> {
         });
 
         let lanes = match &self.options.source {
-            Source::File(_) => self.run_file(&run, lanes).await?,
+            Source::File(_) | Source::Memory { .. } => self.run_file(&run, lanes).await?,
             Source::Stdin => self.run_stdin(&run).await?,
         };
 

@@ -5,11 +5,11 @@ use super::{
 };
 use std::sync::Arc;
 
-use crate::account::{WriteObserver, unix_now};
-use crate::audit::{self, OperationAudit};
+use crate::account::unix_now;
 use crate::credentials;
 use crate::http::HttpClient;
-use crate::journal::{Journal, Stamp};
+use crate::journal::Journal;
+use crate::operation::{self, Journaling, Refusal};
 use crate::plugin::bindings::{Action, ActionRequest, TenantSelector};
 use crate::transcript::Recorder;
 use crate::{Account, RunOptions};
@@ -21,40 +21,43 @@ pub async fn run(cli: &Invocation, action: Action, args: &TargetArgs) -> Result<
     let plugin = catalog
         .get(&args.vendor)
         .ok_or_else(|| UsageError(catalog.missing_vendor(&args.vendor)))?;
-    if !plugin.supports(action) {
-        let offered: Vec<&str> = plugin
-            .info()
-            .actions
-            .iter()
-            .map(|a| a.action.name())
-            .collect();
-        return Err(UsageError(format!(
-            "{} does not support {}; it offers: {} (it speaks contract {}{}); nothing was sent",
-            plugin,
-            action.name(),
-            offered.join(", "),
-            plugin.contract(),
-            if action == Action::Delete && plugin.contract().starts_with("0.1.") {
-                ", and delete arrived in contract 0.2: install a newer plugin"
-            } else {
-                ""
-            }
-        )));
-    }
-    if action == Action::Delete && args.expect_name.is_none() {
-        return Err(UsageError(
-            "delete cannot be undone, so it needs --expect-name NAME (the tenant's exact name, \
-             as `tenantctl status` shows it) as well as --yes; nothing was sent"
-                .into(),
-        ));
-    }
-    if plugin.is_destructive(action) && !args.yes && !args.dry_run {
-        return Err(UsageError(format!(
-            "{} on {} is destructive and cannot be undone by tenantctl; add --yes to confirm, \
-             or --dry-run to see what would be sent (nothing was sent)",
-            action.name(),
-            args.vendor
-        )));
+    match operation::refusal(
+        plugin,
+        action,
+        args.expect_name.as_deref(),
+        args.yes,
+        args.dry_run,
+    ) {
+        None => {}
+        Some(Refusal::Unsupported) => {
+            return Err(UsageError(format!(
+                "{} does not support {}; it offers: {} (it speaks contract {}{}); nothing was sent",
+                plugin,
+                action.name(),
+                operation::offered_actions(plugin).join(", "),
+                plugin.contract(),
+                if action == Action::Delete && plugin.contract().starts_with("0.1.") {
+                    ", and delete arrived in contract 0.2: install a newer plugin"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Some(Refusal::NeedsExpectName) => {
+            return Err(UsageError(
+                "delete cannot be undone, so it needs --expect-name NAME (the tenant's exact \
+                 name, as `tenantctl status` shows it) as well as --yes; nothing was sent"
+                    .into(),
+            ));
+        }
+        Some(Refusal::NeedsConfirmation) => {
+            return Err(UsageError(format!(
+                "{} on {} is destructive and cannot be undone by tenantctl; add --yes to \
+                 confirm, or --dry-run to see what would be sent (nothing was sent)",
+                action.name(),
+                args.vendor
+            )));
+        }
     }
     let reach = credentials::reach(
         plugin.info(),
@@ -82,31 +85,31 @@ pub async fn run(cli: &Invocation, action: Action, args: &TargetArgs) -> Result<
         tenant: Some(selector.clone()),
     };
     // Every write goes to the audit journal; a read or a dry run writes nothing.
-    let audit = if action == Action::Status || args.dry_run {
+    let journaling = if action == Action::Status || args.dry_run {
         None
     } else {
         let journal = Journal::open(&args.run.journal_path()?)?;
-        let stamp = Stamp::new(plugin, &journal.operator, args.run.reason.as_deref());
-        Some(Arc::new(OperationAudit::new(
-            Arc::new(journal),
-            stamp,
-            None,
-            &args.vendor,
-            action.name(),
-            audit::target(&selector),
-        )))
+        Some(Journaling {
+            operator: journal.operator.clone(),
+            journal: Arc::new(journal),
+            reason: args.run.reason.clone(),
+        })
     };
     let options = RunOptions {
         dry_run: args.dry_run,
         expect_name: args.expect_name.clone(),
-        observer: audit.clone().map(|audit| audit as Arc<dyn WriteObserver>),
+        observer: None,
         deadline: Some(args.run.deadline()),
         abort: None,
     };
-    let mut result = account.run(&request, &options).await;
-    if let Some(audit) = &audit {
-        audit.finish(&mut result).await;
-    }
+    let result = operation::run(
+        &account,
+        &args.vendor,
+        &request,
+        options.clone(),
+        journaling.as_ref(),
+    )
+    .await;
     if let (Some(recorder), Some(path)) = (&recorder, &args.record) {
         let mut transcript = recorder.transcript(&account, &request, &options, now, &result);
         transcript.description = format!(
@@ -142,21 +145,11 @@ pub async fn run(cli: &Invocation, action: Action, args: &TargetArgs) -> Result<
 
 /// The tenant as given, refusing empty values and wildcards before anything is sent.
 fn selector(args: &TargetArgs) -> Result<TenantSelector, UsageError> {
-    let (flag, value) = match (&args.tenant, &args.tenant_name) {
-        (Some(id), _) => ("--tenant", id),
-        (None, Some(name)) => ("--tenant-name", name),
-        (None, None) => unreachable!("clap requires one of --tenant and --tenant-name"),
+    let flag = if args.tenant.is_some() {
+        "--tenant"
+    } else {
+        "--tenant-name"
     };
-    if value.trim().is_empty() {
-        return Err(UsageError(format!("{flag} is empty")));
-    }
-    if flag == "--tenant" && value.contains(['*', '?', '%']) {
-        return Err(UsageError(format!(
-            "--tenant {value:?} looks like a wildcard; tenantctl acts on exact ids only"
-        )));
-    }
-    Ok(match flag {
-        "--tenant" => TenantSelector::Id(value.trim().to_string()),
-        _ => TenantSelector::Name(value.clone()),
-    })
+    operation::selector(args.tenant.as_deref(), args.tenant_name.as_deref())
+        .map_err(|why| UsageError(format!("{flag}: {why}")))
 }

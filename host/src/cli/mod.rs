@@ -72,6 +72,12 @@ pub enum Command {
     /// List and inspect vendor plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Serve the HTTP API (single tenants, jobs, OpenAPI) for automation platforms; state
+    /// in SQLite (default) or PostgreSQL.
+    Serve(crate::serve::ServeArgs),
+    /// Create, list and revoke the API tokens of `tenantctl serve`.
+    #[command(subcommand)]
+    Tokens(crate::serve::TokensCommand),
 }
 
 /// Which tenant, where, and how.
@@ -296,6 +302,8 @@ pub fn run(cli: Cli) -> Result<u8, UsageError> {
                 name_or_file,
                 transcripts,
             }) => plugins::test(&cli, name_or_file, transcripts).await,
+            Command::Serve(args) => crate::serve::run(&cli, args).await,
+            Command::Tokens(command) => crate::serve::tokens(&cli, command).await,
         }
     })
 }
@@ -366,7 +374,7 @@ fn runtime(limits: Limits) -> Result<Runtime, UsageError> {
 /// The plugin runtime and catalog for this invocation: the built-ins and the trusted files
 /// of the plugin directory. Refused files are logged; a run that loads plugin files only
 /// because unsigned ones are allowed says so on stderr, every time.
-async fn load_catalog(cli: &Invocation) -> Result<(Runtime, Catalog), UsageError> {
+pub(crate) async fn load_catalog(cli: &Invocation) -> Result<(Runtime, Catalog), UsageError> {
     load_catalog_for(cli, None).await
 }
 
@@ -437,7 +445,7 @@ fn print_line(line: &str) {
 }
 
 /// Writes a message line to stderr, scrubbed of secrets.
-fn eprint_line(line: &str) {
+pub(crate) fn eprint_line(line: &str) {
     let line = crate::redact::scrub(line);
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "{line}");
