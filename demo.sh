@@ -34,6 +34,13 @@ run offboard --vendor commvault --tenant-name "acme corp" --dry-run --output jso
 run offboard --vendor commvault --tenant-name "acme corp"
 run offboard --vendor commvault --tenant-name "acme corp" --yes
 
+echo >&2; echo "== the end of offboarding: list the tenants, disable one, then delete it" >&2
+run list    --vendor acronis --output csv
+run delete  --vendor acronis --tenant-name "Customer 00020" --expect-name "Customer 00020" --yes
+run disable --vendor acronis --tenant-name "Customer 00020"
+run delete  --vendor acronis --tenant-name "Customer 00020" --expect-name "Customer 00020" --dry-run --output json
+run delete  --vendor acronis --tenant-name "Customer 00020" --expect-name "Customer 00020" --yes
+
 echo >&2; echo "== a batch across both vendors (tenantctl apply), with an audit log" >&2
 fleet=$(mktemp -d)
 {
