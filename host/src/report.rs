@@ -221,9 +221,11 @@ impl TenantResult {
             (None, Some(id)) => id.clone(),
             (None, None) => "?".into(),
         };
+        let deleting = self.action == "delete";
         let state = |enabled: Option<bool>| match enabled {
             Some(true) => "enabled",
             Some(false) => "disabled",
+            None if deleting => "deleted",
             None => "unknown",
         };
         let detail = match (&self.error, self.status) {
