@@ -8,38 +8,15 @@ use std::path::Path;
 use common::*;
 use predicates::prelude::*;
 use serde_json::Value;
-use tenantctl_simulator::{AcronisConfig, AcronisSim, CommvaultConfig, CommvaultSim};
 
-struct Env {
-    acronis: AcronisSim,
-    commvault: CommvaultSim,
-    home: tempfile::TempDir,
-}
-
-fn env() -> Env {
-    Env {
-        acronis: AcronisSim::start(AcronisConfig::default()),
-        commvault: CommvaultSim::start(CommvaultConfig::default()),
-        home: tempfile::tempdir().unwrap(),
-    }
-}
-
-impl Env {
-    fn write(&self, name: &str, content: &str) -> std::path::PathBuf {
-        let path = self.home.path().join(name);
-        std::fs::write(&path, content).unwrap();
-        path
-    }
-
+impl Sims {
     fn audit(&self) -> std::path::PathBuf {
         self.home.path().join("audit.jsonl")
     }
 
     fn apply(&self, input: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
-        tenantctl(self.home.path())
-            .envs(acronis_env(&self.acronis))
-            .envs(commvault_env(&self.commvault))
-            .args(["apply", "--output", "json", "--input"])
+        self.command()
+            .args(["apply", "--input"])
             .arg(input)
             .arg("--audit-log")
             .arg(self.audit())
@@ -68,7 +45,7 @@ fn audit_records(path: &Path) -> Vec<Value> {
 
 #[test]
 fn csv_rows_run_on_both_vendors_with_one_line_each_and_bad_rows_reported_in_place() {
-    let env = env();
+    let env = Sims::start();
     let input = env.write(
         "fleet.csv",
         &format!(
@@ -145,7 +122,7 @@ fn csv_rows_run_on_both_vendors_with_one_line_each_and_bad_rows_reported_in_plac
 
 #[test]
 fn json_lines_from_stdin_are_checked_as_they_arrive() {
-    let env = env();
+    let env = Sims::start();
     let rows = format!(
         "{{\"vendor\":\"acronis\",\"action\":\"status\",\"tenant_name\":\"Acme\"}}\n\
          {{\"vendor\":\"commvault\",\"action\":\"offboard\",\"tenant\":\"{}\"}}\n\
@@ -191,7 +168,7 @@ fn json_lines_from_stdin_are_checked_as_they_arrive() {
 
 #[test]
 fn a_file_that_offboards_without_yes_or_has_too_many_rows_is_refused_before_anything_is_sent() {
-    let env = env();
+    let env = Sims::start();
     let input = env.write(
         "offboard.csv",
         &format!(
@@ -219,7 +196,7 @@ fn a_file_that_offboards_without_yes_or_has_too_many_rows_is_refused_before_anyt
 
 #[test]
 fn a_dry_run_writes_nothing_and_estimates_the_time_under_a_rate_limit() {
-    let env = env();
+    let env = Sims::start();
     let input = env.write(
         "fleet.csv",
         &format!(
@@ -273,7 +250,7 @@ fn a_dry_run_writes_nothing_and_estimates_the_time_under_a_rate_limit() {
 
 #[test]
 fn the_audit_log_has_an_intent_before_each_write_and_one_result_per_row_without_secrets() {
-    let env = env();
+    let env = Sims::start();
     let input = env.write(
         "fleet.csv",
         "vendor,action,tenant_name\nacronis,disable,Acme Corp\nacronis,disable,Dormant Ltd\ncommvault,disable,acme corp\nacronis,disable,No Such\n",
@@ -335,7 +312,7 @@ fn the_audit_log_has_an_intent_before_each_write_and_one_result_per_row_without_
 
 #[test]
 fn resume_skips_rows_with_a_result_and_finishes_the_rest() {
-    let env = env();
+    let env = Sims::start();
     let ids: Vec<String> = (1..=4)
         .map(|n| env.acronis.customer_id(n).unwrap())
         .collect();
@@ -401,7 +378,7 @@ fn resume_skips_rows_with_a_result_and_finishes_the_rest() {
 
 #[test]
 fn fail_fast_stops_starting_rows_after_a_failure() {
-    let env = env();
+    let env = Sims::start();
     let mut rows = String::from("vendor,action,tenant_name\nacronis,disable,No Such Tenant\n");
     for n in 1..=30 {
         rows.push_str(&format!("acronis,status,Customer {n:05}\n"));

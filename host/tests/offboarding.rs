@@ -4,46 +4,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use serde_json::Value;
-use tenantctl_simulator::{
-    AcronisConfig, AcronisSim, CommvaultConfig, CommvaultSim, RecordedRequest,
-};
+use tenantctl_simulator::RecordedRequest;
 
-struct Env {
-    acronis: AcronisSim,
-    commvault: CommvaultSim,
-    home: tempfile::TempDir,
-}
-
-fn env() -> Env {
-    Env {
-        acronis: AcronisSim::start(AcronisConfig::default()),
-        commvault: CommvaultSim::start(CommvaultConfig::default()),
-        home: tempfile::tempdir().unwrap(),
-    }
-}
-
-impl Env {
-    fn tenantctl(&self) -> assert_cmd::Command {
-        let mut cmd = tenantctl(self.home.path());
-        cmd.envs(acronis_env(&self.acronis))
-            .envs(commvault_env(&self.commvault))
-            .arg("--output")
-            .arg("json");
-        cmd
-    }
-
-    fn write(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.home.path().join(name);
-        std::fs::write(&path, content).unwrap();
-        path
-    }
-
+impl Sims {
     fn apply(&self, input: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
-        self.tenantctl()
+        self.command()
             .args(["apply", "--input"])
             .arg(input)
             .args(extra)
@@ -65,11 +34,11 @@ fn status(line: &Value) -> &str {
 
 #[test]
 fn acronis_delete_refuses_an_enabled_tenant_and_deletes_it_once_disabled() {
-    let env = env();
+    let env = Sims::start();
     let id = env.acronis.acme_corp_id().to_string();
     let name = env.acronis.tenant(&id).unwrap().name;
     let delete = |extra: &[&str]| {
-        env.tenantctl()
+        env.command()
             .args(["delete", "--vendor", "acronis", "--tenant", &id])
             .args(extra)
             .assert()
@@ -94,7 +63,7 @@ fn acronis_delete_refuses_an_enabled_tenant_and_deletes_it_once_disabled() {
     assert_eq!(status(&one_result(&out.get_output().stdout)), "failed");
 
     // Disabled, then a dry run shows the DELETE and sends none; then the delete.
-    env.tenantctl()
+    env.command()
         .args(["disable", "--vendor", "acronis", "--tenant", &id])
         .assert()
         .code(0);
@@ -113,12 +82,12 @@ fn acronis_delete_refuses_an_enabled_tenant_and_deletes_it_once_disabled() {
 
 #[test]
 fn commvault_delete_refuses_active_and_partly_deactivated_companies() {
-    let env = env();
+    let env = Sims::start();
     let id = env.commvault.acme_corp_id();
     let name = env.commvault.organization(id).unwrap().name;
     let id_text = id.to_string();
     let delete = || {
-        env.tenantctl()
+        env.command()
             .args(["delete", "--vendor", "commvault", "--tenant", &id_text])
             .args(["--expect-name", &name, "--yes"])
             .assert()
@@ -142,7 +111,7 @@ fn commvault_delete_refuses_active_and_partly_deactivated_companies() {
     assert_eq!(deletes(&env.commvault.requests()), 0);
     assert!(!env.commvault.is_deleted(id));
 
-    env.tenantctl()
+    env.command()
         .args(["disable", "--vendor", "commvault", "--tenant", &id_text])
         .assert()
         .code(0);
@@ -154,10 +123,10 @@ fn commvault_delete_refuses_active_and_partly_deactivated_companies() {
 
 #[test]
 fn a_listing_as_csv_feeds_apply_and_every_listed_tenant_is_disabled() {
-    let env = env();
+    let env = Sims::start();
     for vendor in ["acronis", "commvault"] {
         let out = env
-            .tenantctl()
+            .command()
             .args(["list", "--vendor", vendor, "--output", "csv"])
             .assert()
             .code(0);
@@ -182,7 +151,7 @@ fn a_listing_as_csv_feeds_apply_and_every_listed_tenant_is_disabled() {
 
         // Listed again: nothing is enabled any more.
         let out = env
-            .tenantctl()
+            .command()
             .args(["list", "--vendor", vendor])
             .assert()
             .code(0);
@@ -197,7 +166,7 @@ fn a_listing_as_csv_feeds_apply_and_every_listed_tenant_is_disabled() {
 
 #[test]
 fn delete_rows_need_expect_name_a_file_is_refused_whole_and_a_stdin_row_fails() {
-    let env = env();
+    let env = Sims::start();
     let id = env.acronis.dormant_id().to_string();
     let named = env.acronis.tenant(&id).unwrap().name;
     let file = env.write(
@@ -218,7 +187,7 @@ fn delete_rows_need_expect_name_a_file_is_refused_whole_and_a_stdin_row_fails() 
         env.acronis.acme_id()
     );
     let out = env
-        .tenantctl()
+        .command()
         .args(["apply", "--input", "-", "--yes"])
         .write_stdin(rows)
         .assert()
@@ -232,7 +201,7 @@ fn delete_rows_need_expect_name_a_file_is_refused_whole_and_a_stdin_row_fails() 
 
 #[test]
 fn a_batch_of_commvault_name_rows_lists_the_companies_once_not_once_per_row() {
-    let env = env();
+    let env = Sims::start();
     let names: Vec<String> = (1..=20)
         .map(|n| {
             let id = env.commvault.company_id(n).unwrap();

@@ -8,9 +8,9 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use sqlx::Row as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{FromRow as _, Row as _};
 
 use super::auth::Role;
 
@@ -95,7 +95,16 @@ pub struct Job {
 }
 
 /// One row of a job, as submitted.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+    sqlx::FromRow,
+)]
 #[serde(deny_unknown_fields)]
 pub struct JobRow {
     /// The vendor id.
@@ -401,14 +410,7 @@ impl Db {
             let rows = sqlx::query(sql).bind(id).bind(after).bind(limit).fetch_all(pool).await?;
             rows.iter().map(|row| -> Result<(i64, JobRow, String)> { Ok((
                 row.try_get("row_number")?,
-                JobRow {
-                    vendor: row.try_get("vendor")?,
-                    action: row.try_get("action")?,
-                    tenant: row.try_get("tenant")?,
-                    tenant_name: row.try_get("tenant_name")?,
-                    expect_name: row.try_get("expect_name")?,
-                    reason: row.try_get("reason")?,
-                },
+                JobRow::from_row(row)?,
                 row.try_get("result")?,
             )) }).collect()
         })
@@ -483,14 +485,7 @@ impl Db {
             let rows = sqlx::query(sql).bind(id).fetch_all(pool).await?;
             rows.iter().map(|row| -> Result<(i64, JobRow)> { Ok((
                 row.try_get("row_number")?,
-                JobRow {
-                    vendor: row.try_get("vendor")?,
-                    action: row.try_get("action")?,
-                    tenant: row.try_get("tenant")?,
-                    tenant_name: row.try_get("tenant_name")?,
-                    expect_name: row.try_get("expect_name")?,
-                    reason: row.try_get("reason")?,
-                },
+                JobRow::from_row(row)?,
             )) }).collect()
         })
     }

@@ -11,7 +11,7 @@ use tenantctl::http::{HttpClient, HttpSettings};
 use tenantctl::plugin::catalog::Catalog;
 use tenantctl::plugin::{Limits, Runtime};
 use tenantctl::{Account, ActionRequest, TenantSelector};
-use tenantctl_simulator::{AcronisSim, CommvaultSim};
+use tenantctl_simulator::{AcronisConfig, AcronisSim, CommvaultConfig, CommvaultSim};
 
 /// One compile cache for all tests, so each plugin is compiled once per test binary.
 pub fn cache_dir() -> PathBuf {
@@ -31,6 +31,39 @@ pub fn tenantctl(home: &Path) -> assert_cmd::Command {
         .env("TENANTCTL_CACHE_DIR", cache_dir())
         .env("NO_COLOR", "1");
     cmd
+}
+
+/// Both seed vendors' simulators (default fixtures) and an empty home for the binary.
+pub struct Sims {
+    pub acronis: AcronisSim,
+    pub commvault: CommvaultSim,
+    pub home: tempfile::TempDir,
+}
+
+impl Sims {
+    pub fn start() -> Self {
+        Sims {
+            acronis: AcronisSim::start(AcronisConfig::default()),
+            commvault: CommvaultSim::start(CommvaultConfig::default()),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Writes `content` to `name` in the home directory.
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.home.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    /// The binary with both vendors' URLs and credentials, answering in JSON.
+    pub fn command(&self) -> assert_cmd::Command {
+        let mut cmd = tenantctl(self.home.path());
+        cmd.envs(acronis_env(&self.acronis))
+            .envs(commvault_env(&self.commvault))
+            .args(["--output", "json"]);
+        cmd
+    }
 }
 
 pub fn acronis_env(sim: &AcronisSim) -> Vec<(&'static str, String)> {
