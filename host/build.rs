@@ -13,7 +13,7 @@ fn main() {
         .parent()
         .expect("host/ sits in the workspace")
         .to_path_buf();
-    for watched in ["wit", "guest", "Cargo.lock"] {
+    for watched in ["wit", "guest", "Cargo.lock", "Cargo.toml"] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()

@@ -435,6 +435,15 @@ fn per_operation(sizes: &Sizes) -> PerOp {
         started.elapsed() / n as u32
     });
 
+    // The share of that spent starting a fresh instance and dropping it.
+    let instantiate = block_on(async {
+        let started = Instant::now();
+        for _ in 0..n {
+            drop(plugin.instantiate().await.expect("instantiates"));
+        }
+        started.elapsed() / n as u32
+    });
+
     // The same vendor logic, natively: the plugin crate as an rlib, through the SDK's
     // replay driver (the same state encoding and replay as inside the component).
     use tenantctl_plugin_sdk::testing;
@@ -497,6 +506,10 @@ fn per_operation(sizes: &Sizes) -> PerOp {
     println!(
         "plugin calls in wasm (instantiate + 3 calls): {:>10}",
         us(wasm)
+    );
+    println!(
+        "  of which instantiating and dropping:        {:>10}",
+        us(instantiate)
     );
     println!(
         "same logic natively (SDK replay driver):      {:>10}",

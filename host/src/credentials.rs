@@ -38,6 +38,7 @@ pub fn reach(
     {
         http.ca_certs = crate::http::load_ca_certs(&path, &named_by)?;
     }
+    http.plain_http_only = url::Url::parse(&url).is_ok_and(|url| url.scheme() == "http");
     Ok(Reach { url, values, http })
 }
 
@@ -278,5 +279,31 @@ mod tests {
         assert_eq!(pick(None, &env_with), Some("/env.pem".into()));
         assert_eq!(pick(None, &env(&[])), Some("/file.pem".into()));
         assert_eq!(ca_cert("acronis", None, env(&[]), None), None);
+    }
+
+    #[test]
+    fn only_an_account_reached_over_plain_http_goes_without_tls() {
+        let reach_at = |url: &str| {
+            let pairs = [
+                ("TENANTCTL_ACRONIS_URL", url),
+                ("TENANTCTL_ACRONIS_CLIENT_ID", "id"),
+                ("TENANTCTL_ACRONIS_CLIENT_SECRET", "secret-value"),
+            ];
+            let env = env(&pairs);
+            reach(
+                &info(),
+                None,
+                &VendorConfig::default(),
+                env,
+                HttpSettings::default(),
+            )
+            .unwrap()
+        };
+        assert!(reach_at("http://127.0.0.1:8080").http.plain_http_only);
+        assert!(
+            !reach_at("https://eu2-cloud.acronis.com")
+                .http
+                .plain_http_only
+        );
     }
 }

@@ -101,6 +101,11 @@ impl CompileCache {
     /// The cached artifact for the plugin with hash `sha256`, if there is a sound one. An
     /// entry that fails any check is removed.
     pub fn load(&self, engine: &Engine, sha256: &str) -> Option<Cached> {
+        // Nothing compiled yet (a first run): `store` creates the directory.
+        if std::fs::metadata(&self.dir).is_err_and(|err| err.kind() == std::io::ErrorKind::NotFound)
+        {
+            return None;
+        }
         if let Err(err) = self.check_dir(false) {
             tracing::warn!("not using the compile cache: {err:#}");
             return None;

@@ -548,3 +548,78 @@ impl Db {
         on_pool!(self, pool => Ok(sqlx::query(sql).bind(id).fetch_one(pool).await?.try_get("n")?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(tenant: &str) -> JobRow {
+        JobRow {
+            vendor: "acronis".into(),
+            action: "disable".into(),
+            tenant: Some(tenant.into()),
+            tenant_name: None,
+            expect_name: None,
+            reason: None,
+        }
+    }
+
+    /// A second request with a key whose first request is still between claiming the key
+    /// and storing its rows gets `InProgress` (409); once that first request is long dead,
+    /// the key is accepted anew; a finished acceptance answers with its job.
+    #[tokio::test]
+    async fn a_key_still_being_accepted_conflicts_until_it_is_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+        let db = Db::open(&url).await.unwrap();
+        let rows = [row("t-1")];
+        let accept = |id: &'static str, body: &'static str| {
+            let db = &db;
+            let rows = &rows;
+            async move {
+                db.accept_job(id, "ops", "key-1", body, false, false, None, rows)
+                    .await
+                    .unwrap()
+            }
+        };
+        // What the first request leaves while it stores its rows: the claimed key.
+        let claim = "INSERT INTO jobs (id, created_by, idempotency_key, body_sha256, status, \
+                     dry_run, confirm, reason, row_count, created_at) \
+                     VALUES ('first', 'ops', 'key-1', 'body', 'accepting', false, false, NULL, \
+                     1, $1)";
+        let Db::Sqlite(pool) = &db else {
+            unreachable!("a sqlite:// URL opens SQLite")
+        };
+        sqlx::query(claim)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .unwrap();
+
+        assert!(matches!(
+            accept("second", "body").await,
+            Accepted::InProgress
+        ));
+        assert!(
+            matches!(accept("second", "other").await, Accepted::OtherBody(id) if id == "first")
+        );
+        assert!(
+            db.job("second").await.unwrap().is_none(),
+            "nothing stored for the retry"
+        );
+
+        // The first request died part-way, long ago: the key starts over.
+        sqlx::query("UPDATE jobs SET created_at = $1 WHERE id = 'first'")
+            .bind(now_ms() - 2 * ABANDONED_AFTER_MS)
+            .execute(pool)
+            .await
+            .unwrap();
+        assert!(matches!(accept("third", "body").await, Accepted::New(id) if id == "third"));
+        assert!(
+            db.job("first").await.unwrap().is_none(),
+            "the abandoned claim is gone"
+        );
+        assert_eq!(db.job("third").await.unwrap().unwrap().status, "queued");
+        assert!(matches!(accept("fourth", "body").await, Accepted::Existing(id) if id == "third"));
+    }
+}
