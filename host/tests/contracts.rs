@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -115,7 +116,8 @@ fn list_pages(account: &Account) -> (Result<u64, tenantctl::ResultError>, Vec<Ve
     let mut pages = Vec::new();
     let result = block_on(
         account.list(&RunOptions::default(), &mut |page: &[ListedTenant]| {
-            pages.push(page.to_vec())
+            pages.push(page.to_vec());
+            ControlFlow::Continue(())
         }),
     );
     (result, pages)
@@ -317,6 +319,7 @@ fn a_listing_that_changed_under_a_renewal_fails_instead_of_printing_a_wrong_list
             while !added {
                 added = sim.add_tenant("Newcomer", sim.root_tenant_id()) < *last;
             }
+            ControlFlow::Continue(())
         }),
     );
     let error = result.unwrap_err();

@@ -218,6 +218,53 @@ fn roles_decide_what_a_token_may_do_and_revocation_holds_at_once() {
     assert!(!journal.contains(sim.client_secret()));
 }
 
+/// A page of the service's listing reads the vendor's listing only as far as the page needs
+/// (the Acronis plugin reads 1,000 tenants per vendor page): the first page of 2,500 tenants
+/// takes one vendor page, not all three, and a page that starts at 1,500 takes two.
+#[test]
+fn a_listing_page_reads_the_vendor_only_as_far_as_it_needs() {
+    let (home, sim) = (Home::new(), acronis(2_500));
+    let server = home.serve(&env(&sim), &[]);
+    let admin = home.token("lead", "read");
+    let client = Client::new();
+    let vendor_pages = || sim.count("GET", "subtree_root_id=");
+
+    let first = client.get(
+        &server.url("/v1/vendors/acronis/tenants?limit=10"),
+        Some(&admin),
+    );
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.json["items"].as_array().unwrap().len(), 10);
+    assert_eq!(first.json["next"], "10");
+    assert_eq!(vendor_pages(), 1, "the first page read one vendor page");
+
+    let later = client.get(
+        &server.url("/v1/vendors/acronis/tenants?limit=10&after=1500"),
+        Some(&admin),
+    );
+    assert_eq!(later.status, 200, "{}", later.text);
+    assert_eq!(later.json["items"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        vendor_pages(),
+        1 + 2,
+        "a page from 1,500 read two vendor pages"
+    );
+
+    // The last page: nothing past it, so `next` is null (the listing was read to its end).
+    let last = client.get(
+        &server.url("/v1/vendors/acronis/tenants?limit=1000&after=2400"),
+        Some(&admin),
+    );
+    assert_eq!(last.status, 200, "{}", last.text);
+    assert!(
+        last.json["items"].as_array().unwrap().len() >= 100,
+        "{}",
+        last.text
+    );
+    assert!(last.json["next"].is_null(), "{}", last.text);
+    assert_eq!(vendor_pages(), 1 + 2 + 3);
+}
+
 #[test]
 fn single_tenant_endpoints_answer_the_cli_result_object_with_mapped_statuses() {
     let (home, sim) = (Home::new(), acronis(30));

@@ -1,6 +1,7 @@
 //! The step loop: calls the plugin, checks each request it asks for, intercepts writes
 //! (expected name, dry run, audit), sends, and hands the answer back.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -46,8 +47,10 @@ pub enum Finished {
     Listed,
 }
 
-/// Where a listing's tenants go, page by page, as they arrive.
-pub type PageSink<'a> = dyn FnMut(&[ListedTenant]) + Send + 'a;
+/// Where a listing's tenants go, page by page, as they arrive. `Break` ends the listing
+/// there: the vendor's later pages are not read (a caller that wanted one page of its own
+/// has it).
+pub type PageSink<'a> = dyn FnMut(&[ListedTenant]) -> ControlFlow<()> + Send + 'a;
 
 /// The longest an operation may spend waiting because its plugin asked to (`wait-ms`),
 /// however long its deadline; the operation's own deadline caps it further.
@@ -117,7 +120,9 @@ impl Account {
                     if let Some(last) = fresh.last() {
                         progress.listed += fresh.len() as u64;
                         progress.last_listed = Some(last.id.clone());
-                        sink(fresh);
+                        if sink(fresh).is_break() {
+                            return Ok(Finished::Listed);
+                        }
                     }
                     match page.next {
                         Some(next) => next,

@@ -70,7 +70,10 @@ pub async fn run(cli: &Invocation, args: &ListArgs) -> Result<u8, UsageError> {
     if output == Output::Csv {
         write_out(&format!("{CSV_HEADER}\n"));
     }
-    let mut on_page = |page: &[ListedTenant]| write_out(&format_page(&vendor, output, page));
+    let mut on_page = |page: &[ListedTenant]| {
+        write_out(&format_page(&vendor, output, page));
+        std::ops::ControlFlow::Continue(())
+    };
     match account.list(&options, &mut on_page).await {
         Ok(count) => {
             eprint_line(&format!("list: {count} tenants on {vendor}"));

@@ -2,6 +2,7 @@
 //! (synchronously), and jobs (see [`super::jobs`]). Every error is
 //! `{"error": {"kind", "message"}}`; every request is logged on stderr as one JSON line.
 
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -265,8 +266,9 @@ pub fn page_limit(limit: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
-/// Every tenant the account can act on, a page at a time. The listing is read from the
-/// vendor for each page, streamed, so memory does not grow with the number of tenants.
+/// Every tenant the account can act on, a page at a time. Each page reads the vendor's
+/// listing, streamed, up to the first tenant past the page and no further, so memory does not
+/// grow with the number of tenants and the first pages cost the least.
 #[utoipa::path(get, path = "/v1/vendors/{vendor}/tenants", tag = "tenants",
     params(("vendor" = String, Path, description = "The vendor id, as /v1/vendors lists it"), PageQuery),
     responses(
@@ -313,19 +315,24 @@ pub async fn tenants(
     let mut seen = 0usize;
     let mut items = Vec::new();
     let mut more = false;
+    // The listing stops at the first tenant past this page: later pages of the vendor's
+    // listing are not read for it.
     let mut on_page = |tenants: &[crate::plugin::bindings::ListedTenant]| {
         for tenant in tenants {
-            if seen >= skip && items.len() < limit {
+            if items.len() >= limit {
+                more = true;
+                return ControlFlow::Break(());
+            }
+            if seen >= skip {
                 items.push(serde_json::json!({
                     "tenant_id": tenant.id,
                     "tenant_name": tenant.name,
                     "enabled": tenant.enabled,
                 }));
-            } else if items.len() >= limit {
-                more = true;
             }
             seen += 1;
         }
+        ControlFlow::Continue(())
     };
     match account.list(&options, &mut on_page).await {
         Ok(_) => {
