@@ -397,3 +397,30 @@ fn fail_fast_stops_starting_rows_after_a_failure() {
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr);
     assert!(stderr.contains("--resume"), "{stderr}");
 }
+
+/// The summary lists the failed rows that come first in the file, in row order, however the
+/// rows finished: 60 failing rows at concurrency 16 list rows 2 to 51 (line 1 is the header)
+/// and say how many more there are.
+#[test]
+fn the_summary_lists_the_first_failed_rows_of_the_file_in_order() {
+    let env = Sims::start();
+    let mut rows = String::from("vendor,action,tenant\n");
+    for n in 0..60 {
+        rows.push_str(&format!(
+            "acronis,disable,00000000-0000-4000-8000-{n:012}\n"
+        ));
+    }
+    let input = env.write("missing.csv", &rows);
+    let assert = env.apply(&input, &["--concurrency", "16"]).code(1);
+    assert_eq!(results(&assert).len(), 60);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr);
+    let listed: Vec<u64> = stderr
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("row "))
+        .map(|rest| rest.split(':').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(listed, (2..=51).collect::<Vec<u64>>(), "{stderr}");
+    assert!(stderr.contains("failed rows (60):"), "{stderr}");
+    assert!(stderr.contains("... and 10 more"), "{stderr}");
+    assert!(stderr.contains("not_found"), "{stderr}");
+}

@@ -93,9 +93,10 @@ pub struct Refused(pub String);
 pub struct Summary {
     /// Rows by vendor and status.
     pub counts: BTreeMap<(String, String), u64>,
-    /// `row N: vendor tenant: kind: message` for the first [`FAILURES_KEPT`] failed rows
-    /// (every row's result is on stdout; keeping them all would grow with the input).
-    pub failures: Vec<String>,
+    /// `row N: vendor tenant: kind: message` for the [`FAILURES_KEPT`] failed rows that come
+    /// first in the input, by row number, whatever order they finished in (every row's
+    /// result is on stdout; keeping them all would grow with the input).
+    pub failures: BTreeMap<u64, String>,
     /// Rows that failed, all of them.
     pub failed: u64,
     /// Rows not started because the batch was stopped (`--fail-fast`, an interrupt).
@@ -839,7 +840,13 @@ impl Run {
         if self.options.fail_fast {
             self.stop.raise();
         }
-        if summary.failures.len() >= FAILURES_KEPT {
+        let row = result.row.unwrap_or_default();
+        if summary.failures.len() >= FAILURES_KEPT
+            && summary
+                .failures
+                .last_key_value()
+                .is_some_and(|(last, _)| *last < row)
+        {
             return;
         }
         let who = result
@@ -847,12 +854,15 @@ impl Run {
             .as_deref()
             .or(result.tenant_id.as_deref())
             .unwrap_or("?");
-        summary.failures.push(format!(
-            "row {}: {} {who}: {}: {}",
-            result.row.unwrap_or_default(),
+        let line = format!(
+            "row {row}: {} {who}: {}: {}",
             result.vendor,
             wire_name(error.kind),
             error.message
-        ));
+        );
+        summary.failures.insert(row, line);
+        if summary.failures.len() > FAILURES_KEPT {
+            summary.failures.pop_last();
+        }
     }
 }

@@ -152,7 +152,7 @@ pub async fn run(cli: &Invocation, args: &ApplyArgs) -> Result<u8, UsageError> {
     }
     if summary.failed > 0 {
         eprint_line(&format!("  failed rows ({}):", summary.failed));
-        for failure in &summary.failures {
+        for failure in summary.failures.values() {
             eprint_line(&format!("    {failure}"));
         }
         let more = summary.failed - summary.failures.len() as u64;
