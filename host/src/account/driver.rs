@@ -298,8 +298,6 @@ impl Account {
         for header in request.headers.iter().filter(|h| h.secret) {
             redact::register(&header.value);
         }
-        let method = method_name(request.method);
-        let shown = redact::scrub(&request.url);
         if let (Some(lease), Some(ttl)) = (lease, ReadCache::ttl(request)) {
             let fetch = async {
                 self.send_logged(url, request)
@@ -312,9 +310,12 @@ impl Account {
                 .await;
             if source == Source::Shared {
                 self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                // The arguments are evaluated only when the line is logged.
                 tracing::info!(
                     vendor = self.vendor(),
-                    "{method} {shown} -> answered from the read cache"
+                    "{} {} -> answered from the read cache",
+                    method_name(request.method),
+                    redact::scrub(&request.url)
                 );
             }
             return answer;
@@ -336,8 +337,9 @@ impl Account {
         request: &crate::plugin::bindings::HttpRequest,
     ) -> Result<crate::http::Delivered, SendError> {
         let sent = self.transport.send(url, request).await;
-        let method = method_name(request.method);
-        let shown = redact::scrub(&request.url);
+        // Only evaluated when the line is logged (tracing checks the level first).
+        let method = || method_name(request.method);
+        let shown = || redact::scrub(&request.url);
         match &sent {
             Ok(delivered) => {
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -346,12 +348,19 @@ impl Account {
                     .fetch_add(u64::from(delivered.attempts - 1), Ordering::Relaxed);
                 tracing::info!(
                     vendor = self.vendor(),
-                    "{method} {shown} -> {} ({} attempt(s))",
+                    "{} {} -> {} ({} attempt(s))",
+                    method(),
+                    shown(),
                     delivered.response.status,
                     delivered.attempts
                 );
             }
-            Err(err) => tracing::info!(vendor = self.vendor(), "{method} {shown} failed: {err}"),
+            Err(err) => tracing::info!(
+                vendor = self.vendor(),
+                "{} {} failed: {err}",
+                method(),
+                shown()
+            ),
         }
         sent
     }
