@@ -10,20 +10,6 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 impl Sims {
-    fn audit(&self) -> std::path::PathBuf {
-        self.home.path().join("audit.jsonl")
-    }
-
-    fn apply(&self, input: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
-        self.command()
-            .args(["apply", "--input"])
-            .arg(input)
-            .arg("--audit-log")
-            .arg(self.audit())
-            .args(extra)
-            .assert()
-    }
-
     fn sent_nothing(&self) -> bool {
         self.acronis.requests().is_empty() && self.commvault.requests().is_empty()
     }

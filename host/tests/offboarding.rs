@@ -4,21 +4,9 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 use serde_json::Value;
 use tenantctl_simulator::RecordedRequest;
-
-impl Sims {
-    fn apply(&self, input: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
-        self.command()
-            .args(["apply", "--input"])
-            .arg(input)
-            .args(extra)
-            .assert()
-    }
-}
 
 fn deletes(requests: &[RecordedRequest]) -> usize {
     requests.iter().filter(|r| r.method == "DELETE").count()

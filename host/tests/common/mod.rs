@@ -64,6 +64,22 @@ impl Sims {
             .args(["--output", "json"]);
         cmd
     }
+
+    /// The audit journal `apply` writes to.
+    pub fn audit(&self) -> PathBuf {
+        self.home.path().join("audit.jsonl")
+    }
+
+    /// `tenantctl apply --input INPUT --audit-log AUDIT EXTRA…`, run to completion.
+    pub fn apply(&self, input: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.command()
+            .args(["apply", "--input"])
+            .arg(input)
+            .arg("--audit-log")
+            .arg(self.audit())
+            .args(extra)
+            .assert()
+    }
 }
 
 pub fn acronis_env(sim: &AcronisSim) -> Vec<(&'static str, String)> {
