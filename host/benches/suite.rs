@@ -38,7 +38,7 @@ use tenantctl::plugin::bindings::{
     HttpResponse, Method, Session, TenantSelector,
 };
 use tenantctl::plugin::catalog::Catalog;
-use tenantctl::plugin::{Limits, Plugin, PluginSource, Runtime};
+use tenantctl::plugin::{Compilation, Limits, Plugin, PluginSource, Runtime};
 use tenantctl::{Account, RunOptions, Status};
 use tenantctl_simulator::{AcronisConfig, AcronisSim};
 
@@ -188,20 +188,29 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 
 // ---- 1. plugin load ----
 
-struct Loads {
-    engine: Duration,
+/// One compiler's figures for loading the Acronis plugin (Winch's: a quick start with
+/// nothing of Cranelift's cached).
+struct Load {
+    /// A cache miss: compile, describe, store.
     compile: Duration,
     /// Loaded from the cache and ready to run: an instance made.
     hit: Duration,
     /// Loaded from the cache as far as its description.
     described: Duration,
-    catalog_hit: Duration,
+}
+
+struct Loads {
+    /// Winch: what the commands on one tenant use.
+    baseline: Load,
+    /// Cranelift: what batches and the service use.
+    optimizing: Load,
 }
 
 /// The built-in Acronis plugin's file.
 fn acronis_bytes() -> Vec<u8> {
     block_on(async {
-        let runtime = Runtime::new(None, Limits::default()).expect("an engine");
+        let runtime =
+            Runtime::new(None, Limits::default(), Compilation::QuickStart).expect("an engine");
         let catalog = Catalog::discover(&runtime, None)
             .await
             .expect("the built-in plugins load");
@@ -213,89 +222,123 @@ fn acronis_bytes() -> Vec<u8> {
     })
 }
 
-fn plugin_load(sizes: &Sizes, work: &Path) -> Loads {
-    section("1. plugin load (the built-in Acronis plugin)");
-    let bytes = acronis_bytes();
-    let (mut engine, mut compile, mut hit) = (vec![], vec![], vec![]);
-    let (mut described, mut catalog_hit) = (vec![], vec![]);
+fn load_with(compilation: Compilation, bytes: &[u8], sizes: &Sizes, work: &Path) -> Load {
+    let (mut compile, mut hit, mut described) = (vec![], vec![], vec![]);
     for n in 0..sizes.loads {
-        let cache = work.join(format!("load-cache-{n}"));
+        let cache = work.join(format!("load-cache-{compilation:?}-{n}"));
+        let runtime = || Runtime::new(Some(cache.clone()), Limits::default(), compilation).unwrap();
         block_on(async {
+            let runtime = runtime();
             let started = Instant::now();
-            let runtime = Runtime::new(Some(cache.clone()), Limits::default()).unwrap();
-            engine.push(started.elapsed());
-            let started = Instant::now();
-            runtime.load(&bytes, PluginSource::Builtin).await.unwrap();
+            runtime.load(bytes, PluginSource::Builtin).await.unwrap();
             compile.push(started.elapsed());
         });
         block_on(async {
-            let runtime = Runtime::new(Some(cache.clone()), Limits::default()).unwrap();
+            let runtime = runtime();
             let started = Instant::now();
-            let plugin = runtime.load(&bytes, PluginSource::Builtin).await.unwrap();
+            let plugin = runtime.load(bytes, PluginSource::Builtin).await.unwrap();
             described.push(started.elapsed());
             drop(plugin.instantiate().await.unwrap());
             hit.push(started.elapsed());
-            // Every other built-in into the cache too, then the catalog as a command loads it.
-            Catalog::discover(&runtime, None).await.unwrap();
-        });
-        block_on(async {
-            let runtime = Runtime::new(Some(cache.clone()), Limits::default()).unwrap();
-            let started = Instant::now();
-            let catalog = Catalog::discover(&runtime, None).await.unwrap();
-            catalog_hit.push(started.elapsed());
-            assert!(catalog.get("commvault").is_some());
         });
     }
+    Load {
+        compile: median(compile),
+        hit: median(hit),
+        described: median(described),
+    }
+}
+
+fn plugin_load(sizes: &Sizes, work: &Path) -> Loads {
+    section("1. plugin load (the built-in Acronis plugin)");
+    let bytes = acronis_bytes();
+    // A quick start with a cache makes two engines: Cranelift's, whose cached code it
+    // prefers, and Winch's.
+    let engine_cache = work.join("engine-cache");
+    let time_engine = |limits: &Limits, compilation: Compilation| {
+        median(
+            (0..sizes.loads)
+                .map(|_| {
+                    let started = Instant::now();
+                    let cache = Some(engine_cache.clone());
+                    drop(Runtime::new(cache, limits.clone(), compilation).unwrap());
+                    started.elapsed()
+                })
+                .collect(),
+        )
+    };
     let small = Limits {
         max_live_instances: 8,
         ..Limits::default()
     };
-    let engine_small = median(
+    let engine = time_engine(&Limits::default(), Compilation::Optimized);
+    let engine_small = time_engine(&small, Compilation::QuickStart);
+    let baseline = load_with(Compilation::QuickStart, &bytes, sizes, work);
+    let optimizing = load_with(Compilation::Optimized, &bytes, sizes, work);
+    let catalog_hit = median(
         (0..sizes.loads)
-            .map(|_| {
-                let started = Instant::now();
-                drop(Runtime::new(None, small.clone()).unwrap());
-                started.elapsed()
+            .map(|n| {
+                let cache = work.join(format!("catalog-cache-{n}"));
+                let runtime = || {
+                    Runtime::new(
+                        Some(cache.clone()),
+                        Limits::default(),
+                        Compilation::QuickStart,
+                    )
+                };
+                block_on(async {
+                    // Every built-in into the cache, then the catalog as a command loads it.
+                    Catalog::discover(&runtime().unwrap(), None).await.unwrap();
+                    let runtime = runtime().unwrap();
+                    let started = Instant::now();
+                    let catalog = Catalog::discover(&runtime, None).await.unwrap();
+                    let took = started.elapsed();
+                    assert!(catalog.get("commvault").is_some());
+                    took
+                })
             })
             .collect(),
     );
-    let loads = Loads {
-        engine: median(engine),
-        compile: median(compile),
-        hit: median(hit),
-        described: median(described),
-        catalog_hit: median(catalog_hit),
-    };
     println!("plugin file: {} KiB", bytes.len() / 1024);
     println!(
-        "engine + pool + linker (Runtime::new):       {:>10}",
-        ms(loads.engine)
+        "engine + pool of 1,000 + linker (a batch, cranelift): {:>10}",
+        ms(engine)
     );
     println!(
-        "engine with a pool of 8 instances (one command): {:>10}",
+        "engines + pools of 8 + linkers (one command, both compilers): {:>10}",
         ms(engine_small)
     );
     println!(
-        "load, cache miss (compile, describe, store): {:>10}",
-        ms(loads.compile)
+        "                                              {:>10}  {:>10}",
+        "winch", "cranelift"
+    );
+    let row = |what: &str, of: fn(&Load) -> Duration| {
+        println!(
+            "{what:<46}{:>10}  {:>10}",
+            ms(of(&baseline)),
+            ms(of(&optimizing))
+        );
+    };
+    row("load, cache miss (compile, describe, store)", |l| l.compile);
+    row("load, cache hit, described (plugins list)", |l| l.described);
+    row(
+        "load, cache hit, ready (+ verify, deserialize, link, one instance)",
+        |l| l.hit,
     );
     println!(
-        "load, cache hit, described (plugins list):   {:>10}",
-        ms(loads.described)
+        "catalog of every built-in, cache hit:        {:>10}  (what plugins list loads)",
+        ms(catalog_hit)
     );
     println!(
-        "load, cache hit, ready (+ verify, deserialize, link, one instance): {:>10}",
-        ms(loads.hit)
+        "ratio compile / cache hit: winch {:.1}x, cranelift {:.1}x; cranelift / winch compile: {:.1}x",
+        ratio(baseline.compile, baseline.hit),
+        ratio(optimizing.compile, optimizing.hit),
+        ratio(optimizing.compile, baseline.compile)
     );
-    println!(
-        "catalog of every built-in, cache hit:        {:>10}  (what each command loads)",
-        ms(loads.catalog_hit)
-    );
-    println!(
-        "ratio compile / cache hit: {:.1}x",
-        ratio(loads.compile, loads.hit)
-    );
-    loads
+    Loads {
+        baseline,
+        optimizing,
+    }
 }
 
 // ---- 2. per operation ----
@@ -309,7 +352,10 @@ const TOKEN: &str = "eyJ0eXAi.bench-token";
 const NOW: u32 = 1_700_000_000;
 
 struct PerOp {
+    /// Compiled by Cranelift (batches, the service).
     wasm: Duration,
+    /// Compiled by Winch (the commands on one tenant).
+    wasm_baseline: Duration,
     native: Duration,
     host: Duration,
 }
@@ -394,9 +440,14 @@ impl Transport for Canned {
 fn per_operation(sizes: &Sizes) -> PerOp {
     section("2. per operation: one Acronis disable by id, no network");
     let n = sizes.operations;
-    let runtime = Runtime::new(None, Limits::default()).unwrap();
-    let catalog = block_on(Catalog::discover(&runtime, None)).unwrap();
-    let plugin = catalog.get("acronis").unwrap().clone();
+    // Without a cache, a quick start compiles with Winch.
+    let acronis = |compilation: Compilation| {
+        let runtime = Runtime::new(None, Limits::default(), compilation).unwrap();
+        let catalog = block_on(Catalog::discover(&runtime, None)).unwrap();
+        catalog.get("acronis").unwrap().clone()
+    };
+    let plugin = acronis(Compilation::Optimized);
+    let baseline_plugin = acronis(Compilation::QuickStart);
 
     let ctx = Context {
         base_url: BASE.into(),
@@ -425,15 +476,19 @@ fn per_operation(sizes: &Sizes) -> PerOp {
         host_response(200, &tenant_json(true, 7)),
         host_response(200, &tenant_json(false, 8)),
     ];
-    let wasm = block_on(async {
-        let outcome = wasm_disable(&plugin, &ctx, &session, &request, &answers).await;
-        assert!(outcome.changed && outcome.error.is_none(), "{outcome:?}");
-        let started = Instant::now();
-        for _ in 0..n {
-            wasm_disable(&plugin, &ctx, &session, &request, &answers).await;
-        }
-        started.elapsed() / n as u32
-    });
+    let time_calls = |plugin: &Plugin| {
+        block_on(async {
+            let outcome = wasm_disable(plugin, &ctx, &session, &request, &answers).await;
+            assert!(outcome.changed && outcome.error.is_none(), "{outcome:?}");
+            let started = Instant::now();
+            for _ in 0..n {
+                wasm_disable(plugin, &ctx, &session, &request, &answers).await;
+            }
+            started.elapsed() / n as u32
+        })
+    };
+    let wasm = time_calls(&plugin);
+    let wasm_baseline = time_calls(&baseline_plugin);
 
     // The share of that spent starting a fresh instance and dropping it.
     let instantiate = block_on(async {
@@ -504,8 +559,13 @@ fn per_operation(sizes: &Sizes) -> PerOp {
         started.elapsed() / n as u32
     });
     println!(
-        "plugin calls in wasm (instantiate + 3 calls): {:>10}",
+        "plugin calls in wasm (instantiate + 3 calls): {:>10}  (cranelift)",
         us(wasm)
+    );
+    println!(
+        "the same, compiled by winch:                  {:>10}  ({:.1}x cranelift's)",
+        us(wasm_baseline),
+        ratio(wasm_baseline, wasm)
     );
     println!(
         "  of which instantiating and dropping:        {:>10}",
@@ -524,7 +584,12 @@ fn per_operation(sizes: &Sizes) -> PerOp {
         ratio(wasm, native),
         100.0 * ratio(wasm, host)
     );
-    PerOp { wasm, native, host }
+    PerOp {
+        wasm,
+        wasm_baseline,
+        native,
+        host,
+    }
 }
 
 // ---- children: spawning, watching, measuring ----
@@ -652,7 +717,10 @@ fn acronis_env(cmd: &mut Command, sim: &AcronisSim) {
 
 struct Commands {
     status_cold: Duration,
+    /// Running Winch's code: no batch, service or `plugins list` ran before.
     status_warm: Duration,
+    /// Running Cranelift's code, which `plugins list` put in the cache.
+    status_warm_cranelift: Duration,
     list_cold: Duration,
     list_warm: Duration,
     python: Option<Duration>,
@@ -722,10 +790,14 @@ fn single_commands(sizes: &Sizes, work: &Path) -> Commands {
         status_cold.push(status(&work.join(format!("cold-status-{n}"))));
         list_cold.push(list(&work.join(format!("cold-list-{n}"))));
     }
+    // Warm with Winch's code (what the first status compiled), then with Cranelift's (what
+    // `plugins list` compiles, and a command on one tenant prefers).
     let warm = work.join("warm-cache");
     status(&warm);
     let status_warm = median((0..sizes.commands).map(|_| status(&warm)).collect());
+    list(&warm);
     let list_warm = median((0..sizes.commands).map(|_| list(&warm)).collect());
+    let status_warm_cranelift = median((0..sizes.commands).map(|_| status(&warm)).collect());
     let python = if python_has_requests() {
         let script = work.join("status.py");
         std::fs::write(&script, PYTHON_STATUS).unwrap();
@@ -745,13 +817,18 @@ fn single_commands(sizes: &Sizes, work: &Path) -> Commands {
     let commands = Commands {
         status_cold: median(status_cold),
         status_warm,
+        status_warm_cranelift,
         list_cold: median(list_cold),
         list_warm,
         python,
     };
     println!(
-        "tenantctl status, warm cache:          {:>10}",
+        "tenantctl status, warm cache (winch):  {:>10}",
         ms(commands.status_warm)
+    );
+    println!(
+        "tenantctl status, warm, after plugins list (cranelift): {:>10}",
+        ms(commands.status_warm_cranelift)
     );
     println!(
         "tenantctl status, first after install: {:>10}",
@@ -769,8 +846,9 @@ fn single_commands(sizes: &Sizes, work: &Path) -> Commands {
         Some(python) => {
             println!("python3 + requests, same three calls:  {:>10}", ms(python));
             println!(
-                "ratio python / tenantctl status (warm): {:.1}x",
-                ratio(python, commands.status_warm)
+                "ratio python / tenantctl status (warm): {:.1}x winch, {:.1}x cranelift",
+                ratio(python, commands.status_warm),
+                ratio(python, commands.status_warm_cranelift)
             );
         }
         None => println!(
@@ -1019,6 +1097,10 @@ fn fleet(sizes: &Sizes, work: &Path) -> Fleet {
         "4. {} Acronis disables by id at concurrency {}, against the simulator",
         sizes.fleet, sizes.concurrency
     ));
+    // A batch compiles with Cranelift, which the single commands above did not use: one
+    // row first puts every plugin's Cranelift artifact in the cache, so that the runs
+    // below start warm.
+    fleet_run(Contender::TenantctlDryRun, 1, 1, work);
     let run = |contender| fleet_run(contender, sizes.fleet, sizes.concurrency, work);
     let plain = run(Contender::Plain);
     plain.print(None);
@@ -1113,16 +1195,20 @@ fn targets(
         Some(python) => {
             let faster = ratio(python, commands.status_warm);
             println!(
-                "one status >= 20x faster than Python: {faster:.1}x  {}",
+                "one status >= 20x faster than Python: {faster:.1}x (winch's code; {:.1}x with cranelift's)  {}",
+                ratio(python, commands.status_warm_cranelift),
                 verdict(faster >= 20.0)
             );
         }
         None => println!("one status >= 20x faster than Python: not measured (no requests module)"),
     }
+    let warm = loads.baseline.hit.max(loads.optimizing.hit);
     println!(
-        "warm plugin load <= 5 ms: {}  {}",
-        ms(loads.hit),
-        verdict(loads.hit <= Duration::from_millis(5))
+        "warm plugin load <= 5 ms: {} (winch {}, cranelift {})  {}",
+        ms(warm),
+        ms(loads.baseline.hit),
+        ms(loads.optimizing.hit),
+        verdict(warm <= Duration::from_millis(5))
     );
     println!(
         "first command after install <= 200 ms: {}  {}",
@@ -1141,10 +1227,11 @@ fn targets(
         );
     }
     println!(
-        "(per operation: plugin {} of a {} host operation; native logic {})",
+        "(per operation: plugin {} of a {} host operation; native logic {}; winch's code {})",
         us(per_op.wasm),
         us(per_op.host),
-        us(per_op.native)
+        us(per_op.native),
+        us(per_op.wasm_baseline)
     );
     println!(
         "(a dry run, reads only: CPU {} per tenant, {:.0} tenants/s)",
@@ -1169,6 +1256,11 @@ mod child {
             && kind == "per-op"
         {
             return per_op(n.parse().expect("a number of operations"));
+        }
+        if let [kind] = args
+            && kind == "compile-variants"
+        {
+            return compile_variants();
         }
         let [kind, url, client_id, secret, input, concurrency, rest @ ..] = args else {
             eprintln!("usage: --child plain URL CLIENT_ID SECRET INPUT CONCURRENCY [JOURNAL]");
@@ -1199,11 +1291,90 @@ mod child {
         i32::from(failed > 0)
     }
 
+    /// `--child compile-variants`: the Acronis plugin compiled with each compiler setting
+    /// worth trying for a first command (best of 3, and the artifact's size), the
+    /// measurement behind [`tenantctl::plugin::Compilation`]. Default memory settings, not
+    /// the sandbox's pool.
+    fn compile_variants() -> i32 {
+        use wasmtime::{OptLevel, RegallocAlgorithm, Strategy};
+        let bytes = acronis_bytes();
+        for (name, strategy, opt, alloc, addr) in [
+            (
+                "cranelift speed+backtracking",
+                Strategy::Cranelift,
+                OptLevel::Speed,
+                RegallocAlgorithm::Backtracking,
+                true,
+            ),
+            (
+                "cranelift speed+backtracking noaddr",
+                Strategy::Cranelift,
+                OptLevel::Speed,
+                RegallocAlgorithm::Backtracking,
+                false,
+            ),
+            (
+                "cranelift none+backtracking",
+                Strategy::Cranelift,
+                OptLevel::None,
+                RegallocAlgorithm::Backtracking,
+                true,
+            ),
+            (
+                "cranelift speed+singlepass",
+                Strategy::Cranelift,
+                OptLevel::Speed,
+                RegallocAlgorithm::SinglePass,
+                true,
+            ),
+            (
+                "cranelift none+singlepass",
+                Strategy::Cranelift,
+                OptLevel::None,
+                RegallocAlgorithm::SinglePass,
+                true,
+            ),
+            (
+                "winch",
+                Strategy::Winch,
+                OptLevel::Speed,
+                RegallocAlgorithm::Backtracking,
+                true,
+            ),
+            (
+                "winch noaddr",
+                Strategy::Winch,
+                OptLevel::Speed,
+                RegallocAlgorithm::Backtracking,
+                false,
+            ),
+        ] {
+            let mut config = wasmtime::Config::new();
+            config.strategy(strategy);
+            config.epoch_interruption(true);
+            config.wasm_component_model(true);
+            config.cranelift_opt_level(opt);
+            config.cranelift_regalloc_algorithm(alloc);
+            config.generate_address_map(addr);
+            let engine = wasmtime::Engine::new(&config).unwrap();
+            let mut best = Duration::MAX;
+            let mut size = 0;
+            for _ in 0..3 {
+                let started = Instant::now();
+                let component = wasmtime::component::Component::new(&engine, &bytes).unwrap();
+                best = best.min(started.elapsed());
+                size = component.serialize().unwrap().len();
+            }
+            println!("{name}: {best:?} {size} bytes");
+        }
+        0
+    }
+
     /// `--child per-op N`: N host operations over the in-memory transport, for a profiler
     /// (`perf record -g -- SUITE --child per-op 20000`).
     fn per_op(n: usize) -> i32 {
         let cache = std::env::temp_dir().join("tenantctl-bench-cache");
-        let runtime = Runtime::new(Some(cache), Limits::default()).unwrap();
+        let runtime = Runtime::new(Some(cache), Limits::default(), Compilation::Optimized).unwrap();
         let catalog = block_on(Catalog::discover(&runtime, None)).unwrap();
         let plugin = catalog.get("acronis").unwrap().clone();
         let request = ActionRequest {

@@ -19,7 +19,7 @@ use tenantctl::http::HttpClient;
 use tenantctl::plugin::bindings::ListedTenant;
 use tenantctl::plugin::catalog::Catalog;
 use tenantctl::plugin::trust::{ALLOW_UNSIGNED_VAR, Trust};
-use tenantctl::plugin::{Limits, Runtime};
+use tenantctl::plugin::{Compilation, Limits, Runtime};
 use tenantctl::{Account, ErrorKind, RunOptions, Status};
 use tenantctl_simulator::{AcronisConfig, AcronisSim, Fault, FaultRule};
 
@@ -45,7 +45,8 @@ fn fixtures() -> &'static Catalog {
     static CATALOG: OnceLock<(Runtime, Catalog)> = OnceLock::new();
     &CATALOG
         .get_or_init(|| {
-            let runtime = Runtime::new(Some(cache_dir()), Limits::default()).unwrap();
+            let runtime =
+                Runtime::new(Some(cache_dir()), Limits::default(), Compilation::Optimized).unwrap();
             // The fixtures are unsigned test builds: trusted the way a plugin developer does,
             // with the documented opt-out.
             let trust = Trust::from_config(&TrustConfig::default(), None, |name| {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 use tenantctl::http::HttpClient;
-use tenantctl::plugin::{Limits, Plugin, PluginSource, Runtime};
+use tenantctl::plugin::{Compilation, Compiler, Limits, Plugin, PluginSource, Runtime};
 use tenantctl::{Account, Action, ErrorKind, RunOptions, Status, TenantResult};
 use tenantctl_simulator::{AcronisConfig, AcronisSim, RecordedRequest};
 
@@ -248,9 +248,18 @@ fn assert_plugin_failure(result: &TenantResult, case: &Case) {
     }
 }
 
+/// Under each compiler: the commands on one tenant run Winch's code, batches and the service
+/// Cranelift's.
 #[test]
 fn every_hostile_request_fails_its_own_operation_and_nothing_unsafe_reaches_the_wire() {
-    let runtime = Runtime::new(Some(cache_dir()), limits()).unwrap();
+    for compiler in [Compiler::Winch, Compiler::Cranelift] {
+        hostile_requests_are_contained(compiler);
+    }
+}
+
+fn hostile_requests_are_contained(compiler: Compiler) {
+    eprintln!("compiled by {}", compiler.name());
+    let runtime = runtime_compiling_with(compiler, limits());
     let plugin = load(
         &runtime,
         &std::fs::read(hostile_file()).unwrap(),
@@ -272,6 +281,7 @@ fn every_hostile_request_fails_its_own_operation_and_nothing_unsafe_reaches_the_
     // A first operation logs in (a POST declared as a read: allowed while logging in).
     let (fine, _) = run("fine", Action::Status, false);
     assert_eq!(fine.status, Status::Unchanged, "{fine:?}");
+    assert_eq!(plugin.compiled_by(), Some(compiler));
 
     eprintln!("{:<32} {:>9}  how the host answered", "case", "time");
     for case in cases() {
@@ -325,7 +335,7 @@ fn every_hostile_request_fails_its_own_operation_and_nothing_unsafe_reaches_the_
 
 #[test]
 fn an_oversized_response_fails_the_request_instead_of_reaching_the_plugin_cut_short() {
-    let runtime = Runtime::new(Some(cache_dir()), limits()).unwrap();
+    let runtime = Runtime::new(Some(cache_dir()), limits(), Compilation::Optimized).unwrap();
     let plugin = load(
         &runtime,
         &std::fs::read(hostile_file()).unwrap(),
@@ -441,7 +451,7 @@ fn with_many_memories(component: &[u8], count: u32, pages: u64) -> Vec<u8> {
 
 #[test]
 fn files_that_are_not_usable_plugins_are_refused_before_they_run() {
-    let runtime = Runtime::new(None, limits()).unwrap();
+    let runtime = Runtime::new(None, limits(), Compilation::Optimized).unwrap();
     let good = std::fs::read(hostile_file()).unwrap();
     let mut random = vec![0u8; 4096];
     rand::Rng::fill(&mut rand::rng(), random.as_mut_slice());
@@ -531,7 +541,7 @@ fn memories_are_capped_in_count_and_in_total_across_the_store() {
         max_instances: 64,
         ..limits()
     };
-    let runtime = Runtime::new(None, roomy).unwrap();
+    let runtime = Runtime::new(None, roomy, Compilation::Optimized).unwrap();
     let err = load(&runtime, &with_many_memories(&good, 12, 64), "wide.wasm").unwrap_err();
     let message = format!("{err:#}");
     assert!(
@@ -543,7 +553,7 @@ fn memories_are_capped_in_count_and_in_total_across_the_store() {
 
     // By default a store holds 2 memories: a third is refused however small, before any of
     // the plugin's code runs.
-    let runtime = Runtime::new(None, limits()).unwrap();
+    let runtime = Runtime::new(None, limits(), Compilation::Optimized).unwrap();
     let err = load(&runtime, &with_many_memories(&good, 3, 1), "three.wasm").unwrap_err();
     assert!(
         format!("{err:#}").contains("refused before any of its code ran"),

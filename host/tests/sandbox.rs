@@ -3,23 +3,24 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use tenantctl::http::HttpClient;
-use tenantctl::plugin::{Limits, Plugin, PluginSource, Runtime};
+use tenantctl::plugin::{Compilation, Compiler, Limits, Plugin, PluginSource, Runtime};
 use tenantctl::{Account, Action, ErrorKind, RunOptions, Status};
 use tenantctl_simulator::{AcronisConfig, AcronisSim};
 
-fn misbehaving() -> Arc<Plugin> {
+fn misbehaving(compiler: Compiler) -> Arc<Plugin> {
     let file = build_plugin("tenantctl-test-plugin-misbehaving");
     let limits = Limits {
         call_deadline: Duration::from_millis(500),
         memory_bytes: 32 << 20,
         ..Limits::default()
     };
-    let runtime = Runtime::new(Some(cache_dir()), limits).unwrap();
+    let runtime = runtime_compiling_with(compiler, limits);
     let bytes = std::fs::read(&file).unwrap();
     block_on(runtime.load(&bytes, PluginSource::File(file))).unwrap()
 }
@@ -47,13 +48,27 @@ fn assert_plugin_error(result: &tenantctl::TenantResult, mentions: &str) {
     assert!(error.message.contains(mentions), "{}", error.message);
 }
 
+/// Each compiler's code is held to the same limits: a deadline that interrupts a loop, a
+/// memory cap, bounds checks (the commands on one tenant run Winch's code, batches and the
+/// service Cranelift's).
 #[test]
 fn misbehaving_plugins_fail_their_operation_and_the_host_carries_on() {
-    let plugin = misbehaving();
+    for compiler in [Compiler::Winch, Compiler::Cranelift] {
+        misbehaving_plugin_is_contained(compiler);
+    }
+}
+
+fn misbehaving_plugin_is_contained(compiler: Compiler) {
+    let plugin = misbehaving(compiler);
     let sim = AcronisSim::start(AcronisConfig::default());
     let url = sim.url();
 
     assert_plugin_error(&run(&plugin, &url, "trap"), "begin-action (step 1)");
+    assert_eq!(plugin.compiled_by(), Some(compiler));
+    assert_plugin_error(
+        &run(&plugin, &url, "out-of-bounds"),
+        "out of bounds memory access",
+    );
 
     let started = Instant::now();
     assert_plugin_error(&run(&plugin, &url, "loop"), "ran longer than");
@@ -87,9 +102,60 @@ fn misbehaving_plugins_fail_their_operation_and_the_host_carries_on() {
 
 #[test]
 fn a_file_that_is_not_a_plugin_is_refused_with_a_clear_error() {
-    let runtime = Runtime::new(None, Limits::default()).unwrap();
+    let runtime = Runtime::new(None, Limits::default(), Compilation::QuickStart).unwrap();
     let core_module = b"\0asm\x01\0\0\0";
     let source = PluginSource::File("core-module.wasm".into());
     let err = block_on(runtime.load(core_module, source)).unwrap_err();
     assert!(format!("{err:#}").contains("component"), "{err:#}");
+}
+
+/// What a command on one tenant runs: Cranelift's code when a batch, the service or a
+/// `plugins` command left it in the cache, else Winch's, compiled once and cached in turn.
+#[test]
+fn a_quick_start_runs_cached_cranelift_code_and_otherwise_compiles_with_winch() {
+    let cache = tempfile::tempdir().unwrap();
+    let file = build_plugin("tenantctl-test-plugin-misbehaving");
+    let bytes = std::fs::read(&file).unwrap();
+    let compiled_by = |compilation| {
+        let runtime =
+            Runtime::new(Some(cache.path().into()), Limits::default(), compilation).unwrap();
+        let plugin = block_on(runtime.load(&bytes, PluginSource::File(file.clone()))).unwrap();
+        drop(block_on(plugin.instantiate()).unwrap());
+        plugin.compiled_by().unwrap()
+    };
+    let artifacts = || {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        names.sort();
+        names
+    };
+
+    assert_eq!(compiled_by(Compilation::QuickStart), Compiler::Winch);
+    let winch = artifacts();
+    assert_eq!(winch.len(), 1, "{winch:?}");
+    assert_eq!(compiled_by(Compilation::QuickStart), Compiler::Winch);
+    assert_eq!(artifacts(), winch, "Winch's code came from the cache");
+
+    assert_eq!(compiled_by(Compilation::Optimized), Compiler::Cranelift);
+    let cranelift: Vec<PathBuf> = artifacts()
+        .into_iter()
+        .filter(|p| !winch.contains(p))
+        .collect();
+    assert_eq!(cranelift.len(), 1, "{cranelift:?}");
+    assert_eq!(compiled_by(Compilation::QuickStart), Compiler::Cranelift);
+
+    // A corrupt Cranelift artifact is discarded, never run: the quick start falls back to
+    // Winch's, and the next batch compiles Cranelift's again.
+    let mut corrupt = std::fs::read(&cranelift[0]).unwrap();
+    let middle = corrupt.len() / 2;
+    corrupt[middle..middle + 64]
+        .iter_mut()
+        .for_each(|b| *b ^= 0x5a);
+    std::fs::write(&cranelift[0], corrupt).unwrap();
+    assert_eq!(compiled_by(Compilation::QuickStart), Compiler::Winch);
+    assert!(!cranelift[0].exists(), "the corrupt artifact was removed");
+    assert_eq!(compiled_by(Compilation::Optimized), Compiler::Cranelift);
+    assert_eq!(compiled_by(Compilation::QuickStart), Compiler::Cranelift);
 }

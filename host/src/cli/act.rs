@@ -10,6 +10,7 @@ use crate::credentials;
 use crate::http::HttpClient;
 use crate::journal::Journal;
 use crate::operation::{self, Journaling, Refusal};
+use crate::plugin::Compilation;
 use crate::plugin::bindings::{Action, ActionRequest, TenantSelector};
 use crate::transcript::Recorder;
 use crate::{Account, RunOptions};
@@ -17,7 +18,8 @@ use crate::{Account, RunOptions};
 /// Runs `action` on the tenant `args` names, prints its result and returns the exit code.
 pub async fn run(cli: &Invocation, action: Action, args: &TargetArgs) -> Result<u8, UsageError> {
     let selector = selector(args)?;
-    let (_runtime, catalog) = load_catalog_for(cli, Some(&args.vendor)).await?;
+    let (_runtime, catalog) =
+        load_catalog_for(cli, Some(&args.vendor), Compilation::QuickStart).await?;
     let plugin = catalog
         .get(&args.vendor)
         .ok_or_else(|| UsageError(catalog.missing_vendor(&args.vendor)))?;

@@ -11,6 +11,7 @@ use super::{
     load_catalog, print_line,
 };
 use crate::batch::{Batch, BatchOptions, Interrupts, Source};
+use crate::plugin::Compilation;
 use crate::report::TenantResult;
 
 /// Arguments of `tenantctl apply`.
@@ -53,7 +54,7 @@ fn parse_action(name: &str) -> Result<crate::plugin::bindings::Action, String> {
 
 /// Runs the batch; exit 1 when any row failed.
 pub async fn run(cli: &Invocation, args: &ApplyArgs) -> Result<u8, UsageError> {
-    let (_runtime, catalog) = load_catalog(cli).await?;
+    let (_runtime, catalog) = load_catalog(cli, Compilation::Optimized).await?;
     let config = cli.config.clone();
     let options = BatchOptions {
         source: if args.input == "-" {

@@ -9,6 +9,7 @@ use crate::Account;
 use crate::account::RunOptions;
 use crate::credentials;
 use crate::http::HttpClient;
+use crate::plugin::Compilation;
 use crate::plugin::bindings::{Action, ListedTenant};
 use crate::report::wire_name;
 
@@ -34,7 +35,8 @@ pub const CSV_HEADER: &str = "vendor,tenant,tenant_name,enabled";
 
 /// Lists the tenants; exit 1 when the listing stopped part-way (what was printed stands).
 pub async fn run(cli: &Invocation, args: &ListArgs) -> Result<u8, UsageError> {
-    let (_runtime, catalog) = load_catalog_for(cli, Some(&args.vendor)).await?;
+    let (_runtime, catalog) =
+        load_catalog_for(cli, Some(&args.vendor), Compilation::QuickStart).await?;
     let plugin = catalog
         .get(&args.vendor)
         .ok_or_else(|| UsageError(catalog.missing_vendor(&args.vendor)))?;

@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::Config;
 use crate::plugin::catalog::Catalog;
 use crate::plugin::trust::{Trust, Verdict};
-use crate::plugin::{Limits, Runtime};
+use crate::plugin::{Compilation, Limits, Runtime};
 
 /// Disable, re-enable and offboard customer tenants on backup platforms.
 ///
@@ -366,16 +366,28 @@ impl Invocation {
 /// Plugin instances alive at once in a command on one vendor.
 const SINGLE_COMMAND_INSTANCES: u32 = 8;
 
-/// The plugin runtime, with the default compile cache and `limits`.
-fn runtime(limits: Limits) -> Result<Runtime, UsageError> {
-    Ok(Runtime::new(crate::dirs::default_cache_dir(), limits)?)
+/// The plugin runtime, with the default compile cache, `limits` and `compilation`:
+/// [`Compilation::Optimized`] for the commands that run many operations (`apply`, `serve`)
+/// or warm the cache for the others (`plugins list`, `plugins install`), and
+/// [`Compilation::QuickStart`] for the others, which make a few plugin calls and should
+/// not wait on an optimising compile.
+fn runtime(limits: Limits, compilation: Compilation) -> Result<Runtime, UsageError> {
+    Ok(Runtime::new(
+        crate::dirs::default_cache_dir(),
+        limits,
+        compilation,
+    )?)
 }
 
 /// The plugin runtime and catalog for this invocation: the built-ins and the trusted files
-/// of the plugin directory. Refused files are logged; a run that loads plugin files only
-/// because unsigned ones are allowed says so on stderr, every time.
-pub(crate) async fn load_catalog(cli: &Invocation) -> Result<(Runtime, Catalog), UsageError> {
-    load_catalog_for(cli, None).await
+/// of the plugin directory, compiled as `compilation` says. Refused files are
+/// logged; a run that loads plugin files only because unsigned ones are allowed says so on
+/// stderr, every time.
+pub(crate) async fn load_catalog(
+    cli: &Invocation,
+    compilation: Compilation,
+) -> Result<(Runtime, Catalog), UsageError> {
+    load_catalog_for(cli, None, compilation).await
 }
 
 /// [`load_catalog`] for a command that needs only `vendor` (when given): no other built-in
@@ -384,6 +396,7 @@ pub(crate) async fn load_catalog(cli: &Invocation) -> Result<(Runtime, Catalog),
 async fn load_catalog_for(
     cli: &Invocation,
     vendor: Option<&str>,
+    compilation: Compilation,
 ) -> Result<(Runtime, Catalog), UsageError> {
     let plugin_dir = cli.plugin_dir()?;
     let trust = cli.trust()?;
@@ -397,7 +410,7 @@ async fn load_catalog_for(
         },
         None => Limits::default(),
     };
-    let runtime = runtime(limits)?;
+    let runtime = runtime(limits, compilation)?;
     let dir = plugin_dir.as_deref();
     let catalog = match vendor {
         Some(vendor) => {

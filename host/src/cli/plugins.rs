@@ -13,7 +13,7 @@ use super::{
 use crate::credentials::env_var;
 use crate::plugin::catalog::{self, Checked, Rejected};
 use crate::plugin::trust::{self, Verdict};
-use crate::plugin::{Limits, Plugin, PluginSource, Runtime, sha256_hex};
+use crate::plugin::{Compilation, Limits, Plugin, PluginSource, Runtime, sha256_hex};
 use crate::transcript::{self, Transcript};
 
 /// A trust verdict as `plugins list` shows it in text: `built-in`, `signed:KEYID`, `pinned`,
@@ -30,7 +30,7 @@ fn trust_word(verdict: &Verdict) -> String {
 /// Lists every plugin found, its trust, the one chosen per vendor, and why; then the files
 /// refused as untrusted or unusable.
 pub async fn list(cli: &Invocation) -> Result<u8, UsageError> {
-    let (_runtime, catalog) = load_catalog(cli).await?;
+    let (_runtime, catalog) = load_catalog(cli, Compilation::Optimized).await?;
     for entry in catalog.entries() {
         let plugin = &entry.plugin;
         let info = plugin.info();
@@ -215,7 +215,12 @@ async fn verification(
 /// Prints whether `file` is trusted, with its vendor, version, contract, SHA-256 and the
 /// verdict; exit 0 trusted, 1 not.
 pub async fn verify(cli: &Invocation, file: &Path) -> Result<u8, UsageError> {
-    let checked = verification(&runtime(Limits::default())?, &cli.trust()?, file).await?;
+    let checked = verification(
+        &runtime(Limits::default(), Compilation::QuickStart)?,
+        &cli.trust()?,
+        file,
+    )
+    .await?;
     match cli.output {
         Output::Json => print_line(&checked.json().to_string()),
         Output::Text | Output::Csv => checked.text().iter().for_each(|line| print_line(line)),
@@ -238,7 +243,12 @@ pub async fn install(cli: &Invocation, file: &Path) -> Result<u8, UsageError> {
         .ok_or_else(|| {
             UsageError("no plugin directory: pass --plugin-dir DIR (HOME is not set)".into())
         })?;
-    let checked = verification(&runtime(Limits::default())?, &cli.trust()?, file).await?;
+    let checked = verification(
+        &runtime(Limits::default(), Compilation::Optimized)?,
+        &cli.trust()?,
+        file,
+    )
+    .await?;
     let (plugin, verdict) = match &checked.outcome {
         Ok(trusted) => trusted,
         Err(rejected) => {
@@ -339,7 +349,7 @@ pub async fn inspect(cli: &Invocation, name_or_file: &str) -> Result<u8, UsageEr
 /// `inspect` and `test` give it no credentials and no network, and this is how an author
 /// tries a build before signing it.
 async fn resolve(cli: &Invocation, name_or_file: &str) -> Result<Arc<Plugin>, UsageError> {
-    let (runtime, catalog) = load_catalog(cli).await?;
+    let (runtime, catalog) = load_catalog(cli, Compilation::QuickStart).await?;
     if is_file(name_or_file) {
         let path = Path::new(name_or_file);
         let checked = verification(&runtime, &cli.trust()?, path).await?;
@@ -445,7 +455,7 @@ pub async fn test(cli: &Invocation, name_or_file: &str, dir: &Path) -> Result<u8
 
 /// Writes the plugin chosen for each vendor into `dir` as `VENDOR.wasm`.
 pub async fn export(cli: &Invocation, dir: &Path) -> Result<u8, UsageError> {
-    let (_runtime, catalog) = load_catalog(cli).await?;
+    let (_runtime, catalog) = load_catalog(cli, Compilation::QuickStart).await?;
     std::fs::create_dir_all(dir)
         .map_err(|err| UsageError(format!("creating {}: {err}", dir.display())))?;
     for vendor in catalog.vendors() {

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::Compiler;
 use super::bindings::PluginInfo;
 
 /// The SHA-256 of a plugin file, as lower-case hex.
@@ -62,10 +63,13 @@ pub struct CompileCache {
 }
 
 impl CompileCache {
-    /// A cache in `dir` (created `0700` on first write) for artifacts of `engine`.
-    pub fn new(dir: PathBuf, engine: &Engine) -> Self {
-        // Stable for a given tenantctl build: the engine's settings and wasmtime's version.
+    /// A cache in `dir` (created `0700` on first write) for artifacts of `engine`, which
+    /// compiles with `compiler`.
+    pub fn new(dir: PathBuf, engine: &Engine, compiler: Compiler) -> Self {
+        // Stable for a given tenantctl build: the compiler, the engine's settings and
+        // wasmtime's version.
         let mut hasher = std::hash::DefaultHasher::new();
+        compiler.name().hash(&mut hasher);
         engine.precompile_compatibility_hash().hash(&mut hasher);
         CompileCache {
             dir,
@@ -349,6 +353,7 @@ pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
+    use wasmtime::{Config, Strategy};
 
     /// A tiny real component: compiling it takes milliseconds.
     fn component_bytes() -> Vec<u8> {
@@ -362,7 +367,7 @@ mod tests {
     fn setup() -> (tempfile::TempDir, Engine, CompileCache, Vec<u8>, String) {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::default();
-        let cache = CompileCache::new(dir.path().join("cache"), &engine);
+        let cache = CompileCache::new(dir.path().join("cache"), &engine, Compiler::Cranelift);
         let bytes = component_bytes();
         let sha = sha256_hex(&bytes);
         (dir, engine, cache, bytes, sha)
@@ -461,6 +466,32 @@ mod tests {
         std::fs::write(&path, &full[..full.len() - 100]).unwrap();
         assert_eq!(cache.peek(&sha), Some(info));
         assert!(cache.load(&engine, &sha).is_none());
+    }
+
+    #[test]
+    fn each_compiler_has_its_own_entries_and_never_loads_the_other_ones() {
+        let (dir, cranelift, cache, bytes, sha) = setup();
+        let winch = Engine::new(Config::new().strategy(Strategy::Winch)).unwrap();
+        let winch_cache = CompileCache::new(dir.path().join("cache"), &winch, Compiler::Winch);
+        let cranelift_path = stored(&cache, &cranelift, &bytes, &sha);
+        assert!(
+            winch_cache.load(&winch, &sha).is_none(),
+            "nothing of its own yet"
+        );
+        assert!(
+            cranelift_path.exists(),
+            "the other compiler's entry is left alone"
+        );
+
+        let winch_path = stored(&winch_cache, &winch, &bytes, &sha);
+        assert_ne!(winch_path, cranelift_path);
+        assert!(winch_cache.load(&winch, &sha).is_some());
+        assert!(cache.load(&cranelift, &sha).is_some());
+
+        // One compiler's artifact under the other's name is refused, not run.
+        std::fs::rename(&winch_path, &cranelift_path).unwrap();
+        assert!(cache.load(&cranelift, &sha).is_none());
+        assert!(!cranelift_path.exists());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Loading vendor plugins and calling them inside a sandbox.
 //!
-//! One [`Runtime`] (one wasmtime `Engine` and `Linker`) serves the whole process. Each
-//! plugin is compiled once (cached on disk) into a [`Plugin`] holding its description and
-//! an `InstancePre`; every operation gets a fresh [`PluginInstance`] with its own `Store`.
+//! One [`Runtime`] serves the whole process: a wasmtime `Engine` and `Linker` per compiler
+//! it uses (see [`Compilation`]). Each plugin is compiled once (cached on disk) into a
+//! [`Plugin`] holding its description and an `InstancePre`; every operation gets a fresh
+//! [`PluginInstance`] with its own `Store`.
 //!
 //! Loading is lazy: a plugin whose description was cached with its compiled artifact is
 //! described from the artifact's header alone, and deserialized and linked only when its
@@ -22,7 +23,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{Config, Engine, Store, Strategy, Trap, UpdateDeadline};
 
 use bindings::{ActionRequest, ActionStep, Context, HttpResponse, LoginStep, PluginInfo, Session};
 use cache::CompileCache;
@@ -51,30 +52,128 @@ impl fmt::Display for PluginSource {
     }
 }
 
+/// Which of wasmtime's compilers made a plugin's native code. Each has its own entries in the
+/// compile cache, so a plugin is compiled once per compiler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compiler {
+    /// Winch, wasmtime's single-pass baseline compiler: quick to compile, larger code.
+    Winch,
+    /// Cranelift, wasmtime's optimising compiler.
+    Cranelift,
+}
+
+impl Compiler {
+    /// Its name, as the compile cache and the logs use it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compiler::Winch => "winch",
+            Compiler::Cranelift => "cranelift",
+        }
+    }
+}
+
+/// How a runtime gets the native code of a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compilation {
+    /// Cranelift's code, compiled when the compile cache does not hold it: for batches and
+    /// the service, where a plugin's code runs for every row, and for the commands that
+    /// warm the cache (`plugins list`, `plugins install`).
+    Optimized,
+    /// Cranelift's code when the compile cache holds it, else Winch's, which compiles about
+    /// five times faster (and is cached in turn): for commands that make a few plugin
+    /// calls, so that the first one after an install is not held up by a compile. Winch's
+    /// code is larger, so a command that loads it takes a few milliseconds longer than one
+    /// that loads Cranelift's (the figures are in BENCHMARKS.md).
+    QuickStart,
+}
+
 /// The process-wide plugin engine.
 pub struct Runtime {
-    shared: Arc<Shared>,
+    engines: Engines,
     limits: Limits,
 }
 
-/// What every plugin of a runtime uses to become runnable: the engine, the linker and the
-/// compile cache.
+/// The engines a runtime's plugins load with.
+#[derive(Clone)]
+struct Engines {
+    /// Compiles a plugin the compile cache does not hold.
+    compiling: Arc<Shared>,
+    /// Another compiler's engine whose cached artifacts are used first (Cranelift's, for
+    /// [`Compilation::QuickStart`] with a cache).
+    preferred: Option<Arc<Shared>>,
+}
+
+impl Engines {
+    fn in_order(&self) -> impl Iterator<Item = &Arc<Shared>> {
+        self.preferred.iter().chain([&self.compiling])
+    }
+
+    /// The description cached with an artifact of this plugin, if any.
+    fn peek(&self, sha256: &str) -> Option<PluginInfo> {
+        self.in_order()
+            .find_map(|shared| shared.cache.as_ref()?.peek(sha256))
+    }
+
+    /// The compiled plugin and the engine it is for: the preferred engine's cached
+    /// artifact, else the compiling engine's cached artifact or a compile now.
+    fn component(&self, bytes: &[u8], sha256: &str) -> Result<(Arc<Shared>, cache::Cached)> {
+        if let Some(preferred) = &self.preferred
+            && let Some(cached) = preferred
+                .cache
+                .as_ref()
+                .and_then(|cache| cache.load(&preferred.engine, sha256))
+        {
+            return Ok((preferred.clone(), cached));
+        }
+        let shared = &self.compiling;
+        let cached = match &shared.cache {
+            Some(cache) => cache.load_or_compile(&shared.engine, bytes, sha256)?,
+            None => cache::Cached {
+                component: cache::compile(&shared.engine, bytes)?,
+                info: None,
+            },
+        };
+        Ok((shared.clone(), cached))
+    }
+}
+
+/// What the plugins compiled by one compiler use to become runnable: the engine, the linker
+/// and the compile cache.
 struct Shared {
+    compiler: Compiler,
     engine: Engine,
     linker: Linker<SandboxState>,
     cache: Option<CompileCache>,
 }
 
 impl Shared {
-    /// The compiled plugin: from the cache, else compiled now.
-    fn component(&self, bytes: &[u8], sha256: &str) -> Result<cache::Cached> {
-        match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, bytes, sha256),
-            None => Ok(cache::Cached {
-                component: cache::compile(&self.engine, bytes)?,
-                info: None,
-            }),
-        }
+    /// An engine that compiles with `compiler`, with epoch interruption for call deadlines
+    /// and a pool sized from `limits`, and its linker.
+    fn new(compiler: Compiler, cache_dir: Option<PathBuf>, limits: &Limits) -> Result<Self> {
+        let mut config = Config::new();
+        config.strategy(match compiler {
+            Compiler::Winch => Strategy::Winch,
+            Compiler::Cranelift => Strategy::Cranelift,
+        });
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        sandbox::configure_pool(&mut config, limits);
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("creating the WebAssembly engine")?;
+        sandbox::start_epoch_ticker(&engine)
+            .context("starting the thread that enforces plugin deadlines")?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking the WASI interfaces plugins import")?;
+        let cache = cache_dir.map(|dir| CompileCache::new(dir, &engine, compiler));
+        Ok(Shared {
+            compiler,
+            engine,
+            linker,
+            cache,
+        })
     }
 
     /// Links `component` in the binding of `contract` (which `contract::read` accepted).
@@ -110,31 +209,32 @@ impl Shared {
 }
 
 impl Runtime {
-    /// An engine with epoch interruption for call deadlines, caching compiled plugins in
-    /// `cache_dir` when given.
-    pub fn new(cache_dir: Option<PathBuf>, limits: Limits) -> Result<Self> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        config.wasm_component_model(true);
-        sandbox::configure_pool(&mut config, &limits);
-        let engine = Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("creating the WebAssembly engine")?;
-        sandbox::start_epoch_ticker(&engine)
-            .context("starting the thread that enforces plugin deadlines")?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking the WASI interfaces plugins import")?;
-        let cache = cache_dir.map(|dir| CompileCache::new(dir, &engine));
-        Ok(Runtime {
-            shared: Arc::new(Shared {
-                engine,
-                linker,
-                cache,
-            }),
-            limits,
-        })
+    /// A runtime that gets plugins' native code as `compilation` says, caching compiled
+    /// plugins in `cache_dir` when given.
+    pub fn new(
+        cache_dir: Option<PathBuf>,
+        limits: Limits,
+        compilation: Compilation,
+    ) -> Result<Self> {
+        let engines = match compilation {
+            Compilation::Optimized => Engines {
+                compiling: Arc::new(Shared::new(Compiler::Cranelift, cache_dir, &limits)?),
+                preferred: None,
+            },
+            Compilation::QuickStart => Engines {
+                // Without a cache there is no Cranelift code to find.
+                preferred: match &cache_dir {
+                    Some(dir) => Some(Arc::new(Shared::new(
+                        Compiler::Cranelift,
+                        Some(dir.clone()),
+                        &limits,
+                    )?)),
+                    None => None,
+                },
+                compiling: Arc::new(Shared::new(Compiler::Winch, cache_dir, &limits)?),
+            },
+        };
+        Ok(Runtime { engines, limits })
     }
 
     /// Checks the contract a plugin file was built for and describes it: from the compile
@@ -162,20 +262,22 @@ impl Runtime {
             bytes: bytes.to_vec(),
             contract,
             pre: tokio::sync::OnceCell::new(),
-            shared: self.shared.clone(),
+            engines: self.engines.clone(),
             limits: self.limits.clone(),
         };
-        let cache = self.shared.cache.as_ref();
-        if let Some(info) = cache.and_then(|cache| cache.peek(&plugin.sha256)) {
+        if let Some(info) = self.engines.peek(&plugin.sha256) {
             validate(&info, &plugin.contract)?;
             plugin.info = info;
             return Ok(Arc::new(plugin));
         }
-        let cached = self.shared.component(bytes, &plugin.sha256)?;
-        let pre = self.shared.link(&cached.component, &plugin.contract)?;
+        let (shared, cached) = self.engines.component(bytes, &plugin.sha256)?;
+        let pre = shared.link(&cached.component, &plugin.contract)?;
         plugin
             .pre
-            .set(pre)
+            .set(Linked {
+                shared: shared.clone(),
+                pre,
+            })
             .unwrap_or_else(|_| unreachable!("a new plugin is not linked yet"));
         // A cached description saves instantiating the plugin just to ask it.
         let described_now = cached.info.is_none();
@@ -184,7 +286,7 @@ impl Runtime {
             None => plugin.instantiate().await?.describe().await?,
         };
         validate(&info, &plugin.contract)?;
-        if let (Some(cache), true) = (cache, described_now) {
+        if let (Some(cache), true) = (&shared.cache, described_now) {
             cache.store(&plugin.sha256, &cached.component, Some(&info));
         }
         plugin.info = info;
@@ -237,6 +339,12 @@ fn validate(info: &PluginInfo, exported: &semver::Version) -> Result<()> {
     Ok(())
 }
 
+/// A plugin linked by one engine, which makes its instances.
+struct Linked {
+    shared: Arc<Shared>,
+    pre: Pre,
+}
+
 /// A linked plugin, in the binding of the contract it speaks.
 enum Pre {
     V0_1(bindings::v0_1::VendorPluginPre<SandboxState>),
@@ -258,8 +366,8 @@ pub struct Plugin {
     bytes: Vec<u8>,
     /// The contract its exports name, which picks the binding.
     contract: semver::Version,
-    pre: tokio::sync::OnceCell<Pre>,
-    shared: Arc<Shared>,
+    pre: tokio::sync::OnceCell<Linked>,
+    engines: Engines,
     limits: Limits,
 }
 
@@ -300,6 +408,11 @@ impl Plugin {
         &self.bytes
     }
 
+    /// The compiler whose code its instances run, once the first one was made.
+    pub fn compiled_by(&self) -> Option<Compiler> {
+        self.pre.get().map(|linked| linked.shared.compiler)
+    }
+
     /// The limits its instances run under.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -328,14 +441,15 @@ impl Plugin {
 
     /// The linked plugin, deserialized from the compile cache (or compiled) on first use. A
     /// cache entry that fails its checks is discarded and compiled again, and stored anew.
-    async fn pre(&self) -> Result<&Pre, PluginError> {
+    async fn linked(&self) -> Result<&Linked, PluginError> {
         self.pre
             .get_or_try_init(|| async {
-                let cached = self.shared.component(&self.bytes, &self.sha256)?;
-                if let (Some(cache), None) = (&self.shared.cache, &cached.info) {
+                let (shared, cached) = self.engines.component(&self.bytes, &self.sha256)?;
+                if let (Some(cache), None) = (&shared.cache, &cached.info) {
                     cache.store(&self.sha256, &cached.component, Some(&self.info));
                 }
-                self.shared.link(&cached.component, &self.contract)
+                let pre = shared.link(&cached.component, &self.contract)?;
+                Ok(Linked { shared, pre })
             })
             .await
             .map_err(|err: anyhow::Error| PluginError {
@@ -349,8 +463,8 @@ impl Plugin {
 
     /// A fresh instance in its own sandboxed store, for one operation.
     pub async fn instantiate(&self) -> Result<PluginInstance<'_>, PluginError> {
-        let pre = self.pre().await?;
-        let mut store = Store::new(&self.shared.engine, SandboxState::new(&self.limits));
+        let Linked { shared, pre } = self.linked().await?;
+        let mut store = Store::new(&shared.engine, SandboxState::new(&self.limits));
         store.limiter(|state| state);
         // Every epoch tick, the plugin yields to the async runtime (so a plugin that loops
         // does not hold a worker thread for its whole deadline) and is stopped once the call

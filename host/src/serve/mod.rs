@@ -30,8 +30,8 @@ use crate::cli::{EXIT_FAILED, EXIT_OK, Invocation, Output, RunArgs, UsageError};
 use crate::config::{Config, Rate};
 use crate::http::{HttpClient, HttpSettings};
 use crate::journal::Journal;
-use crate::plugin::Runtime;
 use crate::plugin::catalog::Catalog;
+use crate::plugin::{Compilation, Runtime};
 use auth::Role;
 use db::Db;
 
@@ -213,7 +213,7 @@ impl State {
 /// gives unfinished jobs back, exits 0.
 pub async fn run(cli: &Invocation, args: &ServeArgs) -> Result<u8, UsageError> {
     let db = args.database.open().await?;
-    let (runtime, catalog) = crate::cli::load_catalog(cli).await?;
+    let (runtime, catalog) = crate::cli::load_catalog(cli, Compilation::Optimized).await?;
     let journal_path = args.run.journal_path()?;
     let journal = Arc::new(Journal::open(&journal_path)?);
     let owner = format!(

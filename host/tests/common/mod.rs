@@ -9,13 +9,23 @@ use std::sync::{Mutex, OnceLock};
 use serde_json::Value;
 use tenantctl::http::{HttpClient, HttpSettings};
 use tenantctl::plugin::catalog::Catalog;
-use tenantctl::plugin::{Limits, Runtime};
+use tenantctl::plugin::{Compilation, Compiler, Limits, Runtime};
 use tenantctl::{Account, ActionRequest, TenantSelector};
 use tenantctl_simulator::{AcronisConfig, AcronisSim, CommvaultConfig, CommvaultSim};
 
 /// One compile cache for all tests, so each plugin is compiled once per test binary.
 pub fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tenantctl-test-cache")
+}
+
+/// A runtime whose plugins run `compiler`'s code: Cranelift's from the shared cache, or
+/// Winch's compiled afresh (no cache, so no Cranelift artifact is preferred to it).
+pub fn runtime_compiling_with(compiler: Compiler, limits: Limits) -> Runtime {
+    match compiler {
+        Compiler::Cranelift => Runtime::new(Some(cache_dir()), limits, Compilation::Optimized),
+        Compiler::Winch => Runtime::new(None, limits, Compilation::QuickStart),
+    }
+    .unwrap()
 }
 
 /// The tenantctl binary with a clean environment: no TENANTCTL_* or XDG_* variables from
@@ -127,7 +137,8 @@ pub fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<(Runtime, Catalog)> = OnceLock::new();
     &CATALOG
         .get_or_init(|| {
-            let runtime = Runtime::new(Some(cache_dir()), Limits::default()).unwrap();
+            let runtime =
+                Runtime::new(Some(cache_dir()), Limits::default(), Compilation::Optimized).unwrap();
             let catalog = block_on(Catalog::discover(&runtime, None)).unwrap();
             (runtime, catalog)
         })

@@ -1,7 +1,7 @@
 //! A plugin that misbehaves on request, so tests can check that the host contains it.
 //!
-//! The tenant id chooses the misbehaviour: `trap`, `loop`, `bloat`, `foreign-origin`,
-//! `write-without-intent`, `runaway`; any other id reads `GET <base-url>/ok` and succeeds.
+//! The tenant id chooses the misbehaviour: `trap`, `loop`, `bloat`, `out-of-bounds`,
+//! `foreign-origin`, `write-without-intent`, `runaway`; any other id reads `GET <base-url>/ok` and succeeds.
 //! A base URL containing `runaway` makes every operation ask for one more request forever.
 
 use tenantctl_plugin_sdk::*;
@@ -55,6 +55,13 @@ impl Plugin for Misbehaving {
                     hoard.push(vec![1u8; 1 << 20]);
                     std::hint::black_box(&hoard);
                 }
+            }
+            "out-of-bounds" => {
+                // A read near the top of the 4 GiB address space, far past the end of the
+                // plugin's memory: the compiled code's bounds checks must trap it.
+                // SAFETY: none; reading outside its memory is the misbehaviour under test.
+                let stolen = unsafe { std::ptr::read_volatile(0xFFFF_FF00usize as *const u64) };
+                std::hint::black_box(stolen);
             }
             "foreign-origin" => io.read(HttpRequest::get("http://192.0.2.1/steal"), |_| Ok(()))?,
             // A write declared as a plain read: no intent.
