@@ -459,10 +459,10 @@ const GROUP_WINDOW: Duration = Duration::from_millis(3);
 /// When the last group held more than one record, operations are running side by side, and
 /// a group is written only once its first record has waited [`GROUP_WINDOW`], so that the
 /// records arriving meanwhile share its fsync (PostgreSQL's `commit_delay`, with the last
-/// group standing in for `commit_siblings`). A record waits at most that long before its
-/// write starts. At concurrency 64 this takes a group from about 2 records to about 10,
-/// and a batch row's CPU down by about 40% (BENCHMARKS.md). A lone writer (one operation
-/// at a time, a single command) never waits.
+/// group standing in for `commit_siblings`). A record waits at most that long, plus the
+/// write under way, before its own write starts. At concurrency 64 this takes a group from
+/// about 2 records to about 10, and a batch row's CPU down by about 40% (BENCHMARKS.md).
+/// A lone writer (one operation at a time, a single command) never waits.
 fn write_groups(mut file: File, shown: &str, queue: mpsc::Receiver<Pending>) {
     let mut side_by_side = false;
     while let Ok(first) = queue.recv() {
